@@ -1,0 +1,3 @@
+from hexad.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Shared value types, settings, errors, resources and the database connection."""

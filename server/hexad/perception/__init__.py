@@ -1,0 +1,1 @@
+"""Perception: the workspace as structure — symbols, call graph, import graph, exported API."""

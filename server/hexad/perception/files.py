@@ -1,0 +1,147 @@
+"""Which files of a workspace Hexad reads, and why it skips the others.
+
+Walks the tree once with ``os.scandir``, honouring every ``.gitignore`` on the way (and
+``.git/info/exclude``) through pathspec, and never descends into version-control
+metadata, dependency folders, vendored code or virtual environments.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from hexad.perception.language import LanguageRegistry
+
+log = logging.getLogger(__name__)
+
+SKIPPED_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", ".hexad", ".venv", "venv", ".tox", ".nox", "node_modules",
+        "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".idea", ".vscode",
+        "vendor", "vendored", "third_party", "site-packages", "bower_components", ".eggs",
+    }
+)
+MAX_FILE_BYTES = 1_000_000
+BINARY_SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A source file found in the workspace, with what ``stat`` said about it."""
+
+    path: str  # posix, relative to the root
+    language: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+def _load_ignore(directory: Path, extra: tuple[str, ...] = ()) -> pathspec.PathSpec | None:
+    lines: list[str] = list(extra)
+    try:
+        lines += (directory / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        pass
+    if not lines:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def walk(root: Path, registry: LanguageRegistry) -> Iterator[Candidate | Skipped]:
+    """Yield each source file under ``root`` (or why it was skipped), in a stable order."""
+    root = root.resolve()
+    exclude: tuple[str, ...] = ()
+    try:
+        exclude = tuple((root / ".git" / "info" / "exclude").read_text(encoding="utf-8").splitlines())
+    except OSError:
+        pass
+    yield from _walk_dir(root, root, [], registry, exclude)
+
+
+def _walk_dir(
+    root: Path,
+    directory: Path,
+    specs: list[tuple[str, pathspec.PathSpec]],
+    registry: LanguageRegistry,
+    extra: tuple[str, ...] = (),
+) -> Iterator[Candidate | Skipped]:
+    spec = _load_ignore(directory, extra)
+    rel_dir = directory.relative_to(root).as_posix()
+    rel_dir = "" if rel_dir == "." else rel_dir
+    if spec is not None:
+        specs = [*specs, (rel_dir, spec)]
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        log.warning("cannot list %s: %s", directory, exc)
+        return
+    for entry in entries:
+        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            is_link = entry.is_symlink()
+        except OSError:
+            continue
+        if is_dir:
+            if entry.name in SKIPPED_DIRS or _ignored(specs, rel, True):
+                continue
+            if (Path(entry.path) / "pyvenv.cfg").exists():
+                continue  # a virtual environment, whatever its name
+            yield from _walk_dir(root, Path(entry.path), specs, registry)
+            continue
+        language = registry.for_path(entry.name)
+        if language is None or _ignored(specs, rel, False):
+            continue
+        if is_link:
+            try:
+                target = Path(entry.path).resolve(strict=True)
+            except (OSError, RuntimeError):
+                yield Skipped(rel, "broken symbolic link")
+                continue
+            if not target.is_relative_to(root):
+                yield Skipped(rel, "symbolic link to outside the workspace")
+                continue
+            if target.is_dir():
+                continue
+        try:
+            st = entry.stat(follow_symlinks=True)
+        except OSError as exc:
+            yield Skipped(rel, f"cannot stat: {exc.strerror}")
+            continue
+        if st.st_size > MAX_FILE_BYTES:
+            yield Skipped(rel, f"too large ({st.st_size} bytes > {MAX_FILE_BYTES})")
+            continue
+        yield Candidate(rel, language.name, st.st_size, st.st_mtime_ns)
+
+
+def _ignored(specs: list[tuple[str, pathspec.PathSpec]], rel: str, is_dir: bool) -> bool:
+    ignored = False
+    for base, spec in specs:
+        sub = rel[len(base) + 1 :] if base else rel
+        if is_dir:
+            sub += "/"
+        result = spec.check_file(sub)
+        if result.include is not None:
+            ignored = result.include
+    return ignored
+
+
+def sniff(data: bytes) -> str | None:
+    """Why file content cannot be indexed as source text, or None when it can."""
+    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
+        return "binary content"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (byte {exc.start})"
+    return None

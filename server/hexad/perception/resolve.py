@@ -1,0 +1,313 @@
+"""Cross-file resolution: where each reference leads, and how sure we are.
+
+Every reference gets a resolution that says how it was decided, never a silent guess:
+
+- ``local``: a definition in the same file (enclosing scopes first, then top level);
+- ``self``: a method of the enclosing class through ``self``/``cls``/``this``;
+- ``import``: followed through the file's imports (and re-exports) to a definition;
+- ``unique``: the only definition of that name in the workspace;
+- ``ambiguous``: several definitions could be meant; ``candidates`` says how many;
+- ``external``: the name comes from a package outside the workspace (``target_module``);
+- ``unresolved``: nothing in the workspace defines it (builtins, dynamic attributes).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from hexad.core.db import Connection
+from hexad.perception.language import LanguageRegistry, default_registry
+from hexad.perception.modules import ImportTarget, ModuleMap
+
+log = logging.getLogger(__name__)
+
+CALLABLE_KINDS = frozenset(
+    {"function", "method", "class", "constructor", "macro", "struct", "record", "enum", "interface"}
+)
+TYPE_KINDS = frozenset({"class", "interface", "struct", "trait", "enum", "type", "record"})
+_MAX_HOPS = 4
+
+
+@dataclass(slots=True)
+class _Binding:
+    module: str | None
+    name: str | None
+    external: str | None
+    stdlib: bool
+
+
+@dataclass(slots=True)
+class _FileInfo:
+    path: str
+    language: str | None
+    module: str | None
+    bindings: dict[str, _Binding] = field(default_factory=dict)
+    wildcards: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    kind: str
+    target: int | None = None
+    module: str | None = None
+    candidates: int = 0
+
+
+class Resolver:
+    """A snapshot of the index's definitions and imports, answering resolution questions."""
+
+    def __init__(self, conn: Connection, registry: LanguageRegistry | None = None) -> None:
+        self.conn = conn
+        self.registry = registry or default_registry()
+        self.modules = ModuleMap()
+        self.files: dict[int, _FileInfo] = {}
+        for fid, path, language, module in conn.execute(
+            "SELECT id, path, language, module FROM files WHERE skip_reason IS NULL"
+        ):
+            self.files[fid] = _FileInfo(path, language, module)
+            self.modules.add(module, path, fid)
+        self.top: dict[tuple[int, str], int] = {}
+        self.members: dict[tuple[int, str], int] = {}
+        self.parent: dict[int, int | None] = {}
+        self.kind: dict[int, str] = {}
+        self.file_of: dict[int, int] = {}
+        self.functions: dict[str, list[int]] = {}
+        self.methods: dict[str, list[int]] = {}
+        self.types: dict[str, list[int]] = {}
+        for sid, fid, pid, name, kind in conn.execute(
+            "SELECT id, file_id, parent_id, name, kind FROM symbols ORDER BY id"
+        ):
+            self.parent[sid] = pid
+            self.kind[sid] = kind
+            self.file_of[sid] = fid
+            if pid is None:
+                self.top.setdefault((fid, name), sid)
+            else:
+                self.members.setdefault((pid, name), sid)
+            if kind == "method":
+                self.methods.setdefault(name, []).append(sid)
+            elif kind in CALLABLE_KINDS:
+                self.functions.setdefault(name, []).append(sid)
+            if kind in TYPE_KINDS:
+                self.types.setdefault(name, []).append(sid)
+
+    # -- imports -------------------------------------------------------------
+
+    def resolve_imports(self, only_pending: bool) -> int:
+        """Resolve import rows to workspace files or external packages; returns rows done."""
+        where = "WHERE resolved = 0" if only_pending else ""
+        rows = self.conn.execute(
+            f"SELECT id, file_id, source, name FROM imports {where}"
+        ).fetchall()
+        updates = []
+        for iid, fid, source, name in rows:
+            target = self._import_target(fid, source, name)
+            target_file = self._module_file(target.module, target.name)
+            updates.append(
+                (target_file, target.external, int(target.stdlib), iid)
+            )
+        self.conn.executemany(
+            "UPDATE imports SET target_file_id=?, external=?, stdlib=?, resolved=1 WHERE id=?",
+            updates,
+        )
+        return len(updates)
+
+    def _import_target(self, fid: int, source: str, name: str | None) -> ImportTarget:
+        info = self.files.get(fid)
+        if info is None or info.language is None:
+            return ImportTarget(None, name, external=source)
+        manifest = self.registry.get(info.language).manifest
+        return self.modules.resolve(
+            manifest.imports, info.path, info.module, source, name, manifest.module_separator
+        )
+
+    def _module_file(self, module: str | None, name: str | None) -> int | None:
+        if module is None:
+            return None
+        files = self.modules.files.get(module)
+        if not files:
+            return None
+        if name is not None:
+            for f in files:
+                if (f, name) in self.top:
+                    return f
+        return files[0]
+
+    def _load_bindings(self) -> None:
+        for fid, source, name, alias, wildcard in self.conn.execute(
+            "SELECT file_id, source, name, alias, wildcard FROM imports"
+        ):
+            info = self.files.get(fid)
+            if info is None or info.language is None:
+                continue
+            style = self.registry.get(info.language).manifest.imports
+            sep = self.registry.get(info.language).manifest.module_separator
+            target = self._import_target(fid, source, name)
+            if wildcard or (style == "path" and name is None and alias is None):
+                if target.module is not None:
+                    info.wildcards.append(target.module)
+                continue
+            if alias:
+                local = alias
+            elif name:
+                local = name
+            elif style == "python":
+                # `import a.b` binds `a`; the receiver path names the rest
+                local = source.split(".", 1)[0]
+                top = self.modules.resolve(style, info.path, info.module, local, None, sep)
+                info.bindings[local] = _Binding(top.module, None, top.external, top.stdlib)
+                continue
+            elif style == "go":
+                local = source.rsplit("/", 1)[-1]
+            elif sep in source:
+                local = source.rsplit(sep, 1)[-1]
+            else:
+                local = source
+            info.bindings[local] = _Binding(target.module, target.name, target.external, target.stdlib)
+
+    # -- references ----------------------------------------------------------
+
+    def resolve_pending(self) -> int:
+        """Resolve every reference marked pending; returns how many were resolved."""
+        rows = self.conn.execute(
+            "SELECT id, file_id, scope_id, name, kind, receiver FROM refs WHERE resolution IS NULL"
+        ).fetchall()
+        if not rows:
+            return 0
+        self._load_bindings()
+        updates = []
+        for rid, fid, scope, name, kind, receiver in rows:
+            res = self.resolve(fid, scope, name, kind, receiver)
+            updates.append((res.target, res.module, res.kind, res.candidates, rid))
+        self.conn.executemany(
+            "UPDATE refs SET target_id=?, target_module=?, resolution=?, candidates=? WHERE id=?",
+            updates,
+        )
+        return len(updates)
+
+    def resolve(
+        self, fid: int, scope: int | None, name: str, kind: str, receiver: str | None
+    ) -> Resolution:
+        info = self.files.get(fid)
+        if info is None:
+            return Resolution("unresolved")
+        if receiver is None:
+            found = self._lexical(fid, scope, name)
+            if found is not None:
+                return Resolution("local", found)
+            binding = info.bindings.get(name)
+            if binding is not None:
+                return self._through_binding(binding, name)
+            for module in info.wildcards:
+                target = self._definition_in(module, name, 0)
+                if target is not None:
+                    return Resolution("import", target)
+            return self._by_name(name, self.types if kind == "class" else self.functions)
+        language = info.language
+        self_names = self.registry.get(language).manifest.self_names if language else ()
+        head, _, rest = receiver.partition(".")
+        if receiver in self_names:
+            cls = self._enclosing_container(scope)
+            if cls is not None:
+                found = self._member(cls, name)
+                if found is not None:
+                    return Resolution("self", found)
+            return self._by_name(name, self.methods)
+        binding = info.bindings.get(head)
+        if binding is not None:
+            if binding.external is not None and binding.module is None:
+                return Resolution("external", module=binding.external)
+            if binding.name is None and binding.module is not None:
+                module = binding.module + ("." + rest if rest else "")
+                target = self._definition_in(module, name, 0)
+                if target is not None:
+                    return Resolution("import", target)
+            elif binding.module is not None and not rest:
+                container = self._definition_in(binding.module, binding.name or head, 0)
+                if container is not None:
+                    found = self._member(container, name)
+                    if found is not None:
+                        return Resolution("import", found)
+        if not rest:
+            container = self.top.get((fid, head))
+            if container is not None:
+                found = self._member(container, name)
+                if found is not None:
+                    return Resolution("local", found)
+        return self._by_name(name, self.methods if kind == "call" else self.types)
+
+    def _lexical(self, fid: int, scope: int | None, name: str) -> int | None:
+        while scope is not None:
+            if self.kind.get(scope) not in ("class", "struct", "impl", "trait", "interface"):
+                found = self.members.get((scope, name))
+                if found is not None:
+                    return found
+            scope = self.parent.get(scope)
+        return self.top.get((fid, name))
+
+    def _enclosing_container(self, scope: int | None) -> int | None:
+        while scope is not None:
+            if self.kind.get(scope) in ("class", "struct", "impl", "trait", "interface", "enum"):
+                return scope
+            scope = self.parent.get(scope)
+        return None
+
+    def _member(self, container: int, name: str) -> int | None:
+        return self.members.get((container, name))
+
+    def _through_binding(self, binding: _Binding, name: str) -> Resolution:
+        if binding.module is None:
+            if binding.external is not None:
+                return Resolution("external", module=binding.external)
+            return Resolution("unresolved")
+        target = self._definition_in(binding.module, binding.name or name, 0)
+        if target is not None:
+            return Resolution("import", target)
+        return self._by_name(name, self.functions)
+
+    def _definition_in(self, module: str, name: str, hops: int) -> int | None:
+        """A top-level definition of ``module``, following re-exports a few hops."""
+        for fid in self.modules.files.get(module, ()):
+            found = self.top.get((fid, name))
+            if found is not None:
+                return found
+        if hops >= _MAX_HOPS:
+            return None
+        for fid in self.modules.files.get(module, ()):
+            info = self.files[fid]
+            binding = info.bindings.get(name)
+            if binding is not None and binding.module is not None:
+                found = self._definition_in(binding.module, binding.name or name, hops + 1)
+                if found is not None:
+                    return found
+            for wildcard in info.wildcards:
+                found = self._definition_in(wildcard, name, hops + 1)
+                if found is not None:
+                    return found
+        return None
+
+    @staticmethod
+    def _by_name(name: str, table: dict[str, list[int]]) -> Resolution:
+        candidates = table.get(name, ())
+        if len(candidates) == 1:
+            return Resolution("unique", candidates[0], candidates=1)
+        if candidates:
+            return Resolution("ambiguous", candidates=len(candidates))
+        return Resolution("unresolved")
+
+
+def resolve_all(conn: Connection, *, imports_changed: bool) -> tuple[int, int]:
+    """Resolve what is pending. Returns (imports resolved, references resolved)."""
+    pending_refs = conn.execute("SELECT 1 FROM refs WHERE resolution IS NULL LIMIT 1").fetchone()
+    pending_imports = conn.execute("SELECT 1 FROM imports WHERE resolved = 0 LIMIT 1").fetchone()
+    if not (pending_refs or pending_imports or imports_changed):
+        return (0, 0)
+    resolver = Resolver(conn)
+    n_imports = resolver.resolve_imports(only_pending=not imports_changed)
+    if imports_changed:
+        # modules came or went: names once external or unknown may now be ours, and back
+        conn.execute(
+            "UPDATE refs SET resolution = NULL WHERE resolution IN ('external', 'unresolved', 'import')"
+        )
+    return (n_imports, resolver.resolve_pending())

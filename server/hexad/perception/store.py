@@ -1,0 +1,120 @@
+"""Write extracted facts into the workspace database, keeping resolution invalidation exact.
+
+A file's rows are replaced as a whole. Before its symbols go, every reference that pointed
+at them (or that might now resolve differently because it names one of them, or because
+its file imports this one) is marked pending, so the resolver revisits just those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hexad.core.db import Connection
+from hexad.perception.facts import FileFacts
+
+_UNCERTAIN = "('unique', 'ambiguous', 'unresolved')"
+
+
+class FactWriter:
+    """Replaces files' rows inside the caller's transaction; ids are assigned here."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._next_symbol = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM symbols").fetchone()[0]
+        self.touched_names: set[str] = set()
+        self.module_set_changed = False
+
+    def invalidate_file(self, file_id: int) -> None:
+        """Mark pending every reference whose resolution may depend on this file."""
+        conn = self.conn
+        self.touched_names.update(
+            r[0] for r in conn.execute("SELECT DISTINCT name FROM symbols WHERE file_id = ?", (file_id,))
+        )
+        conn.execute(
+            "UPDATE refs SET resolution = NULL, target_id = NULL WHERE target_id IN "
+            "(SELECT id FROM symbols WHERE file_id = ?)",
+            (file_id,),
+        )
+        conn.execute(
+            "UPDATE refs SET resolution = NULL WHERE file_id IN "
+            "(SELECT file_id FROM imports WHERE target_file_id = ?) AND resolution IS NOT NULL",
+            (file_id,),
+        )
+
+    def remove(self, file_ids: Iterable[int]) -> None:
+        for file_id in file_ids:
+            self.invalidate_file(file_id)
+            self.conn.execute("DELETE FROM refs WHERE file_id = ?", (file_id,))
+            self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+            self.module_set_changed = True
+
+    def write(self, facts: FileFacts) -> int:
+        conn = self.conn
+        row = conn.execute("SELECT id, module FROM files WHERE path = ?", (facts.path,)).fetchone()
+        values = (
+            facts.language, facts.module, facts.hash, facts.size, facts.mtime_ns,
+            facts.line_count, facts.parse_errors, facts.skip_reason,
+        )
+        if row is None:
+            file_id = conn.execute(
+                "INSERT INTO files(language, module, hash, size, mtime_ns, line_count, "
+                "parse_errors, skip_reason, path) VALUES (?,?,?,?,?,?,?,?,?)",
+                (*values, facts.path),
+            ).lastrowid
+            self.module_set_changed = True
+        else:
+            file_id = row[0]
+            if row[1] != facts.module:
+                self.module_set_changed = True
+            self.invalidate_file(file_id)
+            conn.execute("DELETE FROM refs WHERE file_id = ?", (file_id,))
+            conn.execute("DELETE FROM imports WHERE file_id = ?", (file_id,))
+            conn.execute("DELETE FROM symbols WHERE file_id = ?", (file_id,))
+            conn.execute(
+                "UPDATE files SET language=?, module=?, hash=?, size=?, mtime_ns=?, line_count=?, "
+                "parse_errors=?, skip_reason=? WHERE id=?",
+                (*values, file_id),
+            )
+        base = self._next_symbol
+        self._next_symbol += len(facts.symbols)
+        conn.executemany(
+            "INSERT INTO symbols(id, file_id, parent_id, name, kind, qualname, start_line, "
+            "start_col, end_line, end_col, name_line, name_col, name_end_col, signature, doc, "
+            "exported) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    base + i, file_id, base + s.parent if s.parent >= 0 else None, s.name, s.kind,
+                    s.qualname, s.start[0], s.start[1], s.end[0], s.end[1], s.name_start[0],
+                    s.name_start[1], s.name_end_col, s.signature, s.doc, int(s.exported),
+                )
+                for i, s in enumerate(facts.symbols)
+            ],
+        )
+        self.touched_names.update(s.name for s in facts.symbols)
+        conn.executemany(
+            "INSERT INTO refs(file_id, scope_id, name, kind, receiver, line, col, end_col) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (file_id, base + r.scope if r.scope >= 0 else None, r.name, r.kind, r.receiver,
+                 r.line, r.col, r.end_col)
+                for r in facts.refs
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO imports(file_id, source, name, alias, wildcard, line) VALUES (?,?,?,?,?,?)",
+            [(file_id, i.source, i.name, i.alias, int(i.wildcard), i.line) for i in facts.imports],
+        )
+        return int(file_id)
+
+    def finish(self) -> None:
+        """Names defined or removed in this batch may change how other files' calls resolve."""
+        names = list(self.touched_names)
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(
+                f"UPDATE refs SET resolution = NULL WHERE resolution IN {_UNCERTAIN} "
+                f"AND name IN ({marks})",
+                chunk,
+            )
+        self.touched_names.clear()
