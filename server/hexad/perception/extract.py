@@ -26,6 +26,7 @@ class _Def:
     name_node: Node
     kind: str
     doc_node: Node | None
+    owner: str | None = None  # type a method is declared on outside its body (Go receiver)
 
 
 def _text(node: Node) -> str:
@@ -48,7 +49,7 @@ def extract(spec: LanguageSpec, source: bytes, facts: FileFacts, tree: Tree | No
     ref_nodes: dict[tuple[int, int], tuple[Node, str, Node | None, str]] = {}
     export_names: set[str] = set()
     imports: list[ImportFact] = []
-    for _pattern, caps in QueryCursor(spec.query).matches(root):
+    for pattern, caps in QueryCursor(spec.query).matches(root):
         outer_kind = None
         outer: Node | None = None
         for key, nodes in caps.items():
@@ -64,7 +65,14 @@ def extract(spec: LanguageSpec, source: bytes, facts: FileFacts, tree: Tree | No
                 doc = caps.get("doc")
                 known = defs.get(outer.id)
                 if known is None or (known.doc_node is None and doc):
-                    defs[outer.id] = _Def(outer, name_node, outer_kind[11:], doc[0] if doc else None)
+                    owner = caps.get("receiver")
+                    defs[outer.id] = _Def(
+                        outer,
+                        name_node,
+                        outer_kind[11:],
+                        doc[0] if doc else None,
+                        _text(owner[0]) if owner else None,
+                    )
             else:
                 receiver = caps.get("receiver")
                 key2 = (name_node.start_byte, name_node.end_byte)
@@ -77,7 +85,7 @@ def extract(spec: LanguageSpec, source: bytes, facts: FileFacts, tree: Tree | No
                     )
             continue
         if "import" in caps:
-            imports.extend(_import_facts(caps))
+            imports.extend(_import_facts(caps, spec.query.pattern_settings(pattern)))
         elif "export.name" in caps:
             export_names.update(_unquote(_text(n)) for n in caps["export.name"])
         elif "package" in caps:
@@ -95,7 +103,7 @@ def _def_order(d: _Def) -> tuple[int, int]:
     return (d.node.start_byte, -d.node.end_byte)
 
 
-def _import_facts(caps: dict[str, list[Node]]) -> list[ImportFact]:
+def _import_facts(caps: dict[str, list[Node]], settings: dict[str, str | None]) -> list[ImportFact]:
     stmt = caps["import"][0]
     line = stmt.start_point[0]
     wildcard = "import.wildcard" in caps
@@ -105,11 +113,16 @@ def _import_facts(caps: dict[str, list[Node]]) -> list[ImportFact]:
     if not sources:
         return []
     source = _unquote(_text(sources[0]))
+    prefix = settings.get("import.prefix")  # e.g. "./" for Ruby's require_relative
+    if prefix and not source.startswith((".", "/")):
+        source = prefix + source
     alias_nodes = caps.get("import.alias")
     alias = _text(alias_nodes[0]) if alias_nodes else None
     names = caps.get("import.name")
     if not names:
-        return [ImportFact(source, None, alias, wildcard, line)]
+        # `(#set! import.name "default")`: a literal name, e.g. JS `import d from "./m"`
+        literal = settings.get("import.name")
+        return [ImportFact(source, literal or None, alias, wildcard, line)]
     return [ImportFact(source, _text(n), alias, wildcard, line) for n in names]
 
 
@@ -149,6 +162,7 @@ def _build_symbols(
     prefix = facts.module + sep if facts.module else ""
     stack: list[int] = []  # indexes into facts.symbols of open definitions
     ends: list[int] = []
+    owners: dict[str, int] = {}  # top-level containers by name, for methods declared apart
     symbols = facts.symbols
     for d in defs:
         start = d.node.start_byte
@@ -156,6 +170,9 @@ def _build_symbols(
             stack.pop()
             ends.pop()
         parent = stack[-1] if stack else -1
+        if parent < 0 and d.owner is not None:
+            # Go `func (c *Cart) Add()`: a member of Cart when Cart is declared above it
+            parent = owners.get(d.owner, -1)
         name = _text(d.name_node)
         kind = d.kind
         parent_sym = symbols[parent] if parent >= 0 else None
@@ -179,6 +196,8 @@ def _build_symbols(
                 parent=parent,
             )
         )
+        if parent < 0 and kind in containers:
+            owners.setdefault(name, len(symbols) - 1)
         stack.append(len(symbols) - 1)
         ends.append(d.node.end_byte)
 
@@ -221,7 +240,11 @@ def _signature(node: Node, kind: str) -> str:
     body = node.child_by_field_name("body")
     source = node.text or b""
     if body is not None and body.start_byte > node.start_byte:
-        head = source[: body.start_byte - node.start_byte]
+        base = node.start_byte
+        head = source[: body.start_byte - base]
+        for child in reversed(node.children):  # drop comments between header and body
+            if child.start_byte < body.start_byte and "comment" in child.type:
+                head = head[: child.start_byte - base] + head[child.end_byte - base :]
     else:
         head = source.split(b"\n", 1)[0]
     text = _WS.sub(" ", head.decode("utf-8", "replace")).strip()
@@ -298,10 +321,15 @@ def _exported(
             return name[:1].isupper()
         if rule.rule == "modifier" and rule.modifier_types:
             return _has_modifier(node, rule.modifier_types, rule.modifier_text)
+        if rule.modifier_types and any(c.type in rule.modifier_types for c in node.children):
+            # an explicit visibility on a member decides (TypeScript `private x()`)
+            return _has_modifier(node, rule.modifier_types, rule.modifier_text)
         dunder = name.startswith("__") and name.endswith("__")
         return dunder or not private
     if rule.rule == "python":
         return name in export_names if export_names else not private
+    if name in export_names:  # named by an explicit export list (JS `export { name }`)
+        return True
     if rule.rule == "capitalized":
         return name[:1].isupper()
     if rule.rule == "keyword":

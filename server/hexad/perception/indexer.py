@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tree_sitter import Parser
 
+from hexad import __version__
 from hexad.core.db import Connection, connect, database_path, transaction
 from hexad.core.errors import WorkspaceError
 from hexad.perception.extract import extract
@@ -35,6 +36,7 @@ from hexad.perception.store import FactWriter
 
 log = logging.getLogger(__name__)
 
+EXTRACTOR_VERSION = 1  # bump when extract.py or resolve.py change what they produce
 BATCH_FILES = 128
 PARALLEL_THRESHOLD = 48  # below this many files a process pool costs more than it saves
 Progress = Callable[[int, int], None]
@@ -134,8 +136,11 @@ class Indexer:
         started = time.perf_counter()
         summary = IndexSummary(str(self.root))
         conn = self.conn
+        fingerprint = self._fingerprint()
+        row = conn.execute("SELECT value FROM meta WHERE key = 'extractor'").fetchone()
+        stale = row is None or row[0] != fingerprint  # new grammars or extractor: redo all
         known = {
-            path: (fid, size, mtime, hsh, reason)
+            path: (fid, -1 if stale else size, mtime, None if stale else hsh, reason)
             for fid, path, size, mtime, hsh, reason in conn.execute(
                 "SELECT id, path, size, mtime_ns, hash, skip_reason FROM files"
             )
@@ -166,6 +171,7 @@ class Indexer:
                 writer.remove(removed)
                 for facts in skipped:
                     writer.write(facts)
+                writer.finish()
         summary.removed = len(removed)
 
         total = len(work)
@@ -192,14 +198,30 @@ class Indexer:
                 progress(done, total)
         self._commit(writer, batch, touched)
         with transaction(conn):
-            writer.finish()
-            resolve_all(conn, imports_changed=writer.module_set_changed)
+            if stale:
+                conn.execute("UPDATE refs SET resolution = NULL")
+            dirty = conn.execute("SELECT 1 FROM meta WHERE key = 'modules_changed'").fetchone()
+            resolve_all(conn, imports_changed=dirty is not None or stale)
+            conn.execute("DELETE FROM meta WHERE key = 'modules_changed'")
             conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('indexed_at', datetime('now'))"
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('extractor', ?)", (fingerprint,)
             )
         self._fill_counts(summary)
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def _fingerprint(self) -> str:
+        """Changes whenever extraction or resolution could give different facts."""
+        digest = hashlib.blake2b(f"{EXTRACTOR_VERSION}:{__version__}".encode(), digest_size=16)
+        for name in self.registry.names:
+            spec = self.registry.get(name)
+            digest.update(name.encode())
+            digest.update(spec.query_source.encode())
+            digest.update(spec.manifest.model_dump_json().encode())
+        return digest.hexdigest()
 
     def _extract(
         self, work: list[_WorkItem], summary: IndexSummary
@@ -232,6 +254,7 @@ class Indexer:
             self.conn.executemany(
                 "UPDATE files SET mtime_ns = ? WHERE path = ?", [(m, p) for p, m in touched]
             )
+            writer.finish()
 
     def _fill_counts(self, summary: IndexSummary) -> None:
         conn = self.conn

@@ -23,8 +23,12 @@ _NODE_BUILTINS = frozenset(
 )
 _PATH_EXTENSIONS = (
     ".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".h", ".hpp", ".hh", ".c", ".cc",
-    ".cpp", ".rb",
+    ".cpp", ".rb", ".mts", ".cts", ".hxx", ".cxx",
 )
+# TypeScript imports name the compiled file: `./x.js` means `./x.ts` when that exists
+_TS_FOR_JS = {
+    ".js": (".ts", ".tsx", ".d.ts"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",),
+}
 _RUST_STD = frozenset({"std", "core", "alloc", "proc_macro", "test"})
 _JAVA_STD = ("java.", "javax.", "jdk.", "kotlin.", "scala.", "System")
 _GO_MOD = re.compile(r"^module\s+(\S+)", re.MULTILINE)
@@ -158,6 +162,8 @@ class ModuleMap:
         if absolute in self.files:
             return ImportTarget(absolute, name)
         top = absolute.split(".", 1)[0]
+        if top in self.files or not top:
+            return ImportTarget(None, name)  # ours, but no such module: unresolved, not external
         return ImportTarget(None, name, external=top, stdlib=top in _PY_STDLIB)
 
     def _path(self, importer_path: str, source: str, name: str | None) -> ImportTarget:
@@ -165,8 +171,10 @@ class ModuleMap:
             base = posixpath.normpath(
                 posixpath.join(posixpath.dirname(importer_path), source)
             ).lstrip("/")
+            stem, suffix = posixpath.splitext(base)
             for candidate in (base, *(base + ext for ext in _PATH_EXTENSIONS),
-                              *(f"{base}/index{ext}" for ext in _PATH_EXTENSIONS)):
+                              *(f"{base}/index{ext}" for ext in _PATH_EXTENSIONS),
+                              *(stem + ts for ts in _TS_FOR_JS.get(suffix, ()))):
                 if candidate in self.paths:
                     return ImportTarget(_strip_ext(candidate), name)
             return ImportTarget(None, name, external=None)

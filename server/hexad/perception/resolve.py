@@ -27,6 +27,7 @@ CALLABLE_KINDS = frozenset(
 )
 TYPE_KINDS = frozenset({"class", "interface", "struct", "trait", "enum", "type", "record"})
 _MAX_HOPS = 4
+_LITERAL_STARTS = frozenset("\"'`[{(")
 
 
 @dataclass(slots=True)
@@ -72,6 +73,9 @@ class Resolver:
         self.parent: dict[int, int | None] = {}
         self.kind: dict[int, str] = {}
         self.file_of: dict[int, int] = {}
+        self.name_of: dict[int, str] = {}
+        # top-level definitions sharing a name in one file: a Rust struct and its `impl`s
+        self.same_name: dict[tuple[int, str], list[int]] = {}
         self.functions: dict[str, list[int]] = {}
         self.methods: dict[str, list[int]] = {}
         self.types: dict[str, list[int]] = {}
@@ -81,8 +85,10 @@ class Resolver:
             self.parent[sid] = pid
             self.kind[sid] = kind
             self.file_of[sid] = fid
+            self.name_of[sid] = name
             if pid is None:
                 self.top.setdefault((fid, name), sid)
+                self.same_name.setdefault((fid, name), []).append(sid)
             else:
                 self.members.setdefault((pid, name), sid)
             if kind == "method":
@@ -204,9 +210,16 @@ class Resolver:
                 if target is not None:
                     return Resolution("import", target)
             return self._by_name(name, self.types if kind == "class" else self.functions)
+        if receiver[:1] in _LITERAL_STARTS or receiver[:1].isdigit():
+            return Resolution("unresolved")  # a method of a literal: the language's own type
         language = info.language
-        self_names = self.registry.get(language).manifest.self_names if language else ()
-        head, _, rest = receiver.partition(".")
+        manifest = self.registry.get(language).manifest if language else None
+        self_names = manifest.self_names if manifest else ()
+        # `a.b` receivers, or `a::b` in languages that join module paths so (Rust, C++)
+        sep = manifest.module_separator if manifest else "."
+        if sep not in receiver:
+            sep = "."
+        head, _, rest = receiver.partition(sep)
         if receiver in self_names:
             cls = self._enclosing_container(scope)
             if cls is not None:
@@ -219,7 +232,7 @@ class Resolver:
             if binding.external is not None and binding.module is None:
                 return Resolution("external", module=binding.external)
             if binding.name is None and binding.module is not None:
-                module = binding.module + ("." + rest if rest else "")
+                module = binding.module + (sep + rest if rest else "")
                 target = self._definition_in(module, name, 0)
                 if target is not None:
                     return Resolution("import", target)
@@ -254,7 +267,16 @@ class Resolver:
         return None
 
     def _member(self, container: int, name: str) -> int | None:
-        return self.members.get((container, name))
+        found = self.members.get((container, name))
+        if found is None and self.parent.get(container) is None:
+            # members declared apart from their type, in a same-named block (Rust `impl T`)
+            key = (self.file_of[container], self.name_of[container])
+            for other in self.same_name.get(key, ()):
+                if other != container:
+                    found = self.members.get((other, name))
+                    if found is not None:
+                        break
+        return found
 
     def _through_binding(self, binding: _Binding, name: str) -> Resolution:
         if binding.module is None:
@@ -262,6 +284,9 @@ class Resolver:
                 return Resolution("external", module=binding.external)
             return Resolution("unresolved")
         target = self._definition_in(binding.module, binding.name or name, 0)
+        if target is None and binding.name == "default":
+            # JS/TS `import x from "./m"`: the default export is usually the definition named x
+            target = self._definition_in(binding.module, name, 0)
         if target is not None:
             return Resolution("import", target)
         return self._by_name(name, self.functions)

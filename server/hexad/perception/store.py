@@ -107,7 +107,15 @@ class FactWriter:
         return int(file_id)
 
     def finish(self) -> None:
-        """Names defined or removed in this batch may change how other files' calls resolve."""
+        """Mark what this batch may have changed for the resolver, in the batch's transaction.
+
+        Names defined or removed here may change how other files' calls resolve; files that
+        came, went or changed module may change where imports lead. Both are recorded in the
+        same transaction as the facts, so a run killed before resolving loses neither.
+        """
+        if self.module_set_changed:
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('modules_changed', '1')")
+            self.module_set_changed = False
         names = list(self.touched_names)
         for start in range(0, len(names), 500):
             chunk = names[start : start + 500]

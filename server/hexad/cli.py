@@ -1,0 +1,299 @@
+"""The ``hexad`` command line.
+
+Query commands refresh the index first (a warm refresh re-parses only changed files), so
+an answer is never older than the files on disk. Every command takes ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hexad import __version__
+from hexad.core.db import Connection, connect, database_path
+from hexad.core.errors import HexadError
+from hexad.core.types import CallEdge, Symbol
+from hexad.perception.index import IndexReader
+from hexad.perception.indexer import Indexer, IndexSummary
+from hexad.perception.repomap import build_repo_map
+
+err = Console(stderr=True)
+out = Console(soft_wrap=True)
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _find_workspace(start: Path) -> Path:
+    """The nearest folder at or above ``start`` that already has a Hexad index, else start."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if database_path(folder).exists():
+            return folder
+    return start
+
+
+def _run_index(root: Path, *, quiet: bool, workers: int | None = None) -> tuple[IndexSummary, Connection]:
+    indexer = Indexer(root, workers=workers)
+    if quiet or not err.is_terminal:
+        return indexer.run(), indexer.conn
+    with Progress(
+        TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as bar:
+        task = bar.add_task("index", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return indexer.run(progress), indexer.conn
+
+
+@contextmanager
+def _index(workspace: str | None, refresh: bool) -> Iterator[IndexReader]:
+    root = Path(workspace) if workspace else _find_workspace(Path.cwd())
+    if refresh or not database_path(root).exists():
+        _summary, conn = _run_index(root, quiet=True)
+    else:
+        conn = connect(database_path(root))
+    try:
+        yield IndexReader(conn)
+    finally:
+        conn.close()
+
+
+def _symbol_json(sym: Symbol) -> dict[str, Any]:
+    return {
+        "name": sym.name, "kind": sym.kind, "qualname": sym.qualname, "path": sym.path,
+        "line": sym.name_span.start_line + 1, "signature": sym.signature, "exported": sym.exported,
+        "doc": sym.doc.split("\n", 1)[0] if sym.doc else "", "language": sym.language,
+    }
+
+
+def _edge_json(edge: CallEdge) -> dict[str, Any]:
+    return {
+        "caller": edge.caller.qualname if edge.caller else None,
+        "callee": edge.callee.qualname if edge.callee else None,
+        "name": edge.name, "receiver": edge.receiver, "path": edge.path, "line": edge.line + 1,
+        "resolution": edge.resolution, "candidates": edge.candidates,
+        "external": edge.target_module,
+    }
+
+
+workspace_option = click.option(
+    "-w", "--workspace", type=click.Path(exists=True, file_okay=False), default=None,
+    help="Workspace root (default: the nearest indexed folder above the current one).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+refresh_option = click.option(
+    "--refresh/--no-refresh", default=True, show_default=True,
+    help="Bring the index up to date with the files first.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hexad")
+@click.option("-v", "--verbose", count=True, help="Log more to stderr (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """Hexad: a local-first coding agent that lives inside a language server."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False), default=".")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Parsing processes.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option
+def index(path: str, workers: int | None, quiet: bool, as_json: bool) -> None:
+    """Build or refresh the structural index of PATH."""
+    summary, conn = _run_index(Path(path), quiet=quiet or as_json, workers=workers)
+    conn.close()
+    if as_json:
+        data = asdict(summary)
+        data["skipped"] = [{"path": p, "reason": r} for p, r in summary.skipped]
+        _emit_json(data)
+        return
+    table = Table(title=f"Hexad index of {summary.root}", show_header=False, title_justify="left")
+    table.add_row("files", f"{summary.files} ({summary.parsed} parsed, {summary.unchanged} unchanged, "
+                  f"{summary.removed} removed, {len(summary.skipped)} skipped)")
+    table.add_row("languages", ", ".join(f"{k} {v}" for k, v in summary.languages.items()) or "-")
+    table.add_row("symbols", str(summary.symbols))
+    table.add_row("references", f"{summary.refs} ({summary.calls} calls)")
+    resolved = ", ".join(f"{k} {v}" for k, v in sorted(summary.resolution.items(), key=lambda t: -t[1]))
+    table.add_row("call resolution", resolved or "-")
+    table.add_row("imports", str(summary.imports))
+    if summary.parse_errors:
+        table.add_row("syntax errors", str(summary.parse_errors))
+    table.add_row("seconds", f"{summary.seconds:.2f} ({summary.workers} worker"
+                  f"{'s' if summary.workers > 1 else ''})")
+    out.print(table)
+    for path_, reason in summary.skipped[:10]:
+        err.print(f"[yellow]skipped[/] {path_}: {reason}")
+    if len(summary.skipped) > 10:
+        err.print(f"[yellow]… and {len(summary.skipped) - 10} more skipped[/]")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--kind", multiple=True, help="Only these kinds (class, function, method, …).")
+@click.option("--limit", type=click.IntRange(1, 10000), default=30, show_default=True)
+@workspace_option
+@refresh_option
+@json_option
+def symbols(query: str, kind: tuple[str, ...], limit: int, workspace: str | None,
+            refresh: bool, as_json: bool) -> None:
+    """Find symbols by fuzzy name (or qualified name, with a dot)."""
+    with _index(workspace, refresh) as reader:
+        found = reader.search(query, limit=limit, kinds=kind)
+    if as_json:
+        _emit_json([{**_symbol_json(s), "score": round(score, 2)} for s, score in found])
+        return
+    if not found:
+        err.print(f"no symbol matches {query!r}")
+        raise SystemExit(1)
+    for sym, _score in found:
+        private = "" if sym.exported else " (private)"
+        out.print(f"{sym.kind:<9} [bold]{sym.qualname}[/]{private}  {sym.location}  [dim]{sym.signature}[/]",
+                  highlight=False)
+
+
+def _targets(reader: IndexReader, name: str) -> list[Symbol]:
+    targets = reader.lookup(name)
+    if not targets:
+        err.print(f"no symbol named {name!r}; try `hexad symbols {name}`")
+        raise SystemExit(1)
+    return targets
+
+
+def _print_edges(edges: list[CallEdge], callers: bool) -> None:
+    for edge in edges:
+        who = edge.caller if callers else edge.callee
+        label = (who.qualname if who else ("<module>" if callers else edge.name))
+        how = edge.resolution
+        if edge.resolution == "ambiguous":
+            how += f", {edge.candidates} candidates"
+        if edge.target_module:
+            how += f": {edge.target_module}"
+        out.print(f"  {edge.path}:{edge.line + 1}  {label}  [dim]({how})[/]")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--certain", is_flag=True, help="Leave out ambiguous call sites.")
+@workspace_option
+@refresh_option
+@json_option
+def callers(name: str, certain: bool, workspace: str | None, refresh: bool, as_json: bool) -> None:
+    """Who calls NAME (a name or qualified name)."""
+    with _index(workspace, refresh) as reader:
+        targets = _targets(reader, name)
+        edges = reader.callers(targets, include_ambiguous=not certain)
+    if as_json:
+        _emit_json({"targets": [_symbol_json(t) for t in targets], "callers": [_edge_json(e) for e in edges]})
+        return
+    for t in targets:
+        out.print(f"[bold]{t.qualname}[/] {t.location}")
+    sure = [e for e in edges if e.resolution != "ambiguous"]
+    maybe = [e for e in edges if e.resolution == "ambiguous"]
+    out.print(f"{len(sure)} call site{'s' if len(sure) != 1 else ''}")
+    _print_edges(sure, callers=True)
+    if maybe:
+        out.print(f"{len(maybe)} more that may call it (the name is defined more than once)")
+        _print_edges(maybe, callers=True)
+
+
+@cli.command()
+@click.argument("name")
+@workspace_option
+@refresh_option
+@json_option
+def callees(name: str, workspace: str | None, refresh: bool, as_json: bool) -> None:
+    """What NAME calls, each with how it was resolved."""
+    with _index(workspace, refresh) as reader:
+        targets = _targets(reader, name)
+        edges = reader.callees(targets)
+    if as_json:
+        _emit_json({"callers": [_symbol_json(t) for t in targets], "callees": [_edge_json(e) for e in edges]})
+        return
+    for t in targets:
+        out.print(f"[bold]{t.qualname}[/] {t.location}")
+    out.print(f"{len(edges)} call{'s' if len(edges) != 1 else ''}")
+    _print_edges(edges, callers=False)
+
+
+@cli.command("map")
+@click.option("--tokens", type=click.IntRange(16, 1_000_000), default=1024, show_default=True)
+@click.option("--focus", multiple=True, help="File path or symbol name to rank toward (repeatable).")
+@workspace_option
+@refresh_option
+@json_option
+def repo_map(tokens: int, focus: tuple[str, ...], workspace: str | None, refresh: bool,
+             as_json: bool) -> None:
+    """A ranked outline of the workspace that fits in a token budget."""
+    with _index(workspace, refresh) as reader:
+        paths = {r[0] for r in reader.conn.execute("SELECT path FROM files")}
+        focus_files = [f for f in focus if f in paths]
+        focus_symbols = [f for f in focus if f not in paths]
+        result = build_repo_map(reader.conn, tokens, focus_files, focus_symbols)
+    if as_json:
+        _emit_json({"tokens": result.tokens, "budget": tokens, "cached": result.cached, "map": result.text})
+        return
+    click.echo(result.text, nl=False)
+    err.print(f"[dim]{result.tokens} of {tokens} tokens (≈{4} chars/token)"
+              f"{', cached' if result.cached else ''}[/]")
+
+
+@cli.command()
+@click.argument("path")
+@workspace_option
+@refresh_option
+@json_option
+def deps(path: str, workspace: str | None, refresh: bool, as_json: bool) -> None:
+    """A file's place in the import graph: what it imports, who imports it, which packages."""
+    with _index(workspace, refresh) as reader:
+        root = Path(workspace).resolve() if workspace else _find_workspace(Path.cwd())
+        rel = Path(path).resolve().relative_to(root).as_posix() if Path(path).exists() else path
+        found = reader.module_deps(rel)
+        packages = reader.external_packages() if found is None and path == "." else None
+    if packages is not None:
+        if as_json:
+            _emit_json([{"package": p, "files": n} for p, n in packages])
+        else:
+            for p, n in packages:
+                out.print(f"{p}  [dim]({n} files)[/]")
+        return
+    if found is None:
+        err.print(f"{path} is not in the index")
+        raise SystemExit(1)
+    if as_json:
+        _emit_json(asdict(found))
+        return
+    out.print(f"[bold]{found.path}[/] ({found.module})")
+    for label, items in (("imports", found.imports), ("imported by", found.imported_by),
+                         ("packages", found.external), ("standard library", found.stdlib)):
+        out.print(f"{label}: " + (", ".join(items) if items else "-"))
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except HexadError as exc:
+        err.print(f"[red]hexad:[/] {exc}")
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()

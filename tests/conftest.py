@@ -1,0 +1,52 @@
+"""Shared fixtures: small real workspaces written to temporary folders."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hexad.core.db import Connection, connect
+from hexad.perception.indexer import Indexer
+
+WriteWorkspace = Callable[[dict[str, str | bytes]], Path]
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> WriteWorkspace:
+    root = tmp_path / "ws"
+    root.mkdir()
+
+    def make(files: dict[str, str | bytes]) -> Path:
+        return write_files(root, files)
+
+    return make
+
+
+@pytest.fixture
+def indexed(tmp_path: Path) -> Iterator[Callable[[Path], Connection]]:
+    """Index a workspace in-process (one worker) and hand back its database connection."""
+    conns: list[Connection] = []
+
+    def run(root: Path) -> Connection:
+        conn = connect(root / ".hexad" / "hexad.db")
+        Indexer(root, conn=conn, workers=1).run()
+        conns.append(conn)
+        return conn
+
+    yield run
+    for conn in conns:
+        conn.close()
