@@ -45,13 +45,19 @@ def _find_workspace(start: Path) -> Path:
     return start
 
 
-def _run_index(root: Path, *, quiet: bool, workers: int | None = None) -> tuple[IndexSummary, Connection]:
+def _run_index(
+    root: Path, *, quiet: bool, workers: int | None = None
+) -> tuple[IndexSummary, Connection]:
     indexer = Indexer(root, workers=workers)
     if quiet or not err.is_terminal:
         return indexer.run(), indexer.conn
     with Progress(
-        TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True,
+        TextColumn("[bold]indexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     ) as bar:
         task = bar.add_task("index", total=None)
 
@@ -76,9 +82,15 @@ def _index(workspace: str | None, refresh: bool) -> Iterator[IndexReader]:
 
 def _symbol_json(sym: Symbol) -> dict[str, Any]:
     return {
-        "name": sym.name, "kind": sym.kind, "qualname": sym.qualname, "path": sym.path,
-        "line": sym.name_span.start_line + 1, "signature": sym.signature, "exported": sym.exported,
-        "doc": sym.doc.split("\n", 1)[0] if sym.doc else "", "language": sym.language,
+        "name": sym.name,
+        "kind": sym.kind,
+        "qualname": sym.qualname,
+        "path": sym.path,
+        "line": sym.name_span.start_line + 1,
+        "signature": sym.signature,
+        "exported": sym.exported,
+        "doc": sym.doc.split("\n", 1)[0] if sym.doc else "",
+        "language": sym.language,
     }
 
 
@@ -86,19 +98,28 @@ def _edge_json(edge: CallEdge) -> dict[str, Any]:
     return {
         "caller": edge.caller.qualname if edge.caller else None,
         "callee": edge.callee.qualname if edge.callee else None,
-        "name": edge.name, "receiver": edge.receiver, "path": edge.path, "line": edge.line + 1,
-        "resolution": edge.resolution, "candidates": edge.candidates,
+        "name": edge.name,
+        "receiver": edge.receiver,
+        "path": edge.path,
+        "line": edge.line + 1,
+        "resolution": edge.resolution,
+        "candidates": edge.candidates,
         "external": edge.target_module,
     }
 
 
 workspace_option = click.option(
-    "-w", "--workspace", type=click.Path(exists=True, file_okay=False), default=None,
+    "-w",
+    "--workspace",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
     help="Workspace root (default: the nearest indexed folder above the current one).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 refresh_option = click.option(
-    "--refresh/--no-refresh", default=True, show_default=True,
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
     help="Bring the index up to date with the files first.",
 )
 
@@ -109,7 +130,9 @@ refresh_option = click.option(
 def cli(verbose: int) -> None:
     """Hexad: a local-first coding agent that lives inside a language server."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @cli.command()
@@ -127,18 +150,25 @@ def index(path: str, workers: int | None, quiet: bool, as_json: bool) -> None:
         _emit_json(data)
         return
     table = Table(title=f"Hexad index of {summary.root}", show_header=False, title_justify="left")
-    table.add_row("files", f"{summary.files} ({summary.parsed} parsed, {summary.unchanged} unchanged, "
-                  f"{summary.removed} removed, {len(summary.skipped)} skipped)")
+    table.add_row(
+        "files",
+        f"{summary.files} ({summary.parsed} parsed, {summary.unchanged} unchanged, "
+        f"{summary.removed} removed, {len(summary.skipped)} skipped)",
+    )
     table.add_row("languages", ", ".join(f"{k} {v}" for k, v in summary.languages.items()) or "-")
     table.add_row("symbols", str(summary.symbols))
     table.add_row("references", f"{summary.refs} ({summary.calls} calls)")
-    resolved = ", ".join(f"{k} {v}" for k, v in sorted(summary.resolution.items(), key=lambda t: -t[1]))
+    resolved = ", ".join(
+        f"{k} {v}" for k, v in sorted(summary.resolution.items(), key=lambda t: -t[1])
+    )
     table.add_row("call resolution", resolved or "-")
     table.add_row("imports", str(summary.imports))
     if summary.parse_errors:
         table.add_row("syntax errors", str(summary.parse_errors))
-    table.add_row("seconds", f"{summary.seconds:.2f} ({summary.workers} worker"
-                  f"{'s' if summary.workers > 1 else ''})")
+    table.add_row(
+        "seconds",
+        f"{summary.seconds:.2f} ({summary.workers} worker{'s' if summary.workers > 1 else ''})",
+    )
     out.print(table)
     for path_, reason in summary.skipped[:10]:
         err.print(f"[yellow]skipped[/] {path_}: {reason}")
@@ -153,8 +183,14 @@ def index(path: str, workers: int | None, quiet: bool, as_json: bool) -> None:
 @workspace_option
 @refresh_option
 @json_option
-def symbols(query: str, kind: tuple[str, ...], limit: int, workspace: str | None,
-            refresh: bool, as_json: bool) -> None:
+def symbols(
+    query: str,
+    kind: tuple[str, ...],
+    limit: int,
+    workspace: str | None,
+    refresh: bool,
+    as_json: bool,
+) -> None:
     """Find symbols by fuzzy name (or qualified name, with a dot)."""
     with _index(workspace, refresh) as reader:
         found = reader.search(query, limit=limit, kinds=kind)
@@ -166,8 +202,11 @@ def symbols(query: str, kind: tuple[str, ...], limit: int, workspace: str | None
         raise SystemExit(1)
     for sym, _score in found:
         private = "" if sym.exported else " (private)"
-        out.print(f"{sym.kind:<9} [bold]{sym.qualname}[/]{private}  {sym.location}  [dim]{sym.signature}[/]",
-                  highlight=False)
+        out.print(
+            f"{sym.kind:<9} [bold]{sym.qualname}[/]{private}  {sym.location}  "
+            f"[dim]{sym.signature}[/]",
+            highlight=False,
+        )
 
 
 def _targets(reader: IndexReader, name: str) -> list[Symbol]:
@@ -181,7 +220,7 @@ def _targets(reader: IndexReader, name: str) -> list[Symbol]:
 def _print_edges(edges: list[CallEdge], callers: bool) -> None:
     for edge in edges:
         who = edge.caller if callers else edge.callee
-        label = (who.qualname if who else ("<module>" if callers else edge.name))
+        label = who.qualname if who else ("<module>" if callers else edge.name)
         how = edge.resolution
         if edge.resolution == "ambiguous":
             how += f", {edge.candidates} candidates"
@@ -202,7 +241,12 @@ def callers(name: str, certain: bool, workspace: str | None, refresh: bool, as_j
         targets = _targets(reader, name)
         edges = reader.callers(targets, include_ambiguous=not certain)
     if as_json:
-        _emit_json({"targets": [_symbol_json(t) for t in targets], "callers": [_edge_json(e) for e in edges]})
+        _emit_json(
+            {
+                "targets": [_symbol_json(t) for t in targets],
+                "callers": [_edge_json(e) for e in edges],
+            }
+        )
         return
     for t in targets:
         out.print(f"[bold]{t.qualname}[/] {t.location}")
@@ -226,7 +270,12 @@ def callees(name: str, workspace: str | None, refresh: bool, as_json: bool) -> N
         targets = _targets(reader, name)
         edges = reader.callees(targets)
     if as_json:
-        _emit_json({"callers": [_symbol_json(t) for t in targets], "callees": [_edge_json(e) for e in edges]})
+        _emit_json(
+            {
+                "callers": [_symbol_json(t) for t in targets],
+                "callees": [_edge_json(e) for e in edges],
+            }
+        )
         return
     for t in targets:
         out.print(f"[bold]{t.qualname}[/] {t.location}")
@@ -236,12 +285,15 @@ def callees(name: str, workspace: str | None, refresh: bool, as_json: bool) -> N
 
 @cli.command("map")
 @click.option("--tokens", type=click.IntRange(16, 1_000_000), default=1024, show_default=True)
-@click.option("--focus", multiple=True, help="File path or symbol name to rank toward (repeatable).")
+@click.option(
+    "--focus", multiple=True, help="File path or symbol name to rank toward (repeatable)."
+)
 @workspace_option
 @refresh_option
 @json_option
-def repo_map(tokens: int, focus: tuple[str, ...], workspace: str | None, refresh: bool,
-             as_json: bool) -> None:
+def repo_map(
+    tokens: int, focus: tuple[str, ...], workspace: str | None, refresh: bool, as_json: bool
+) -> None:
     """A ranked outline of the workspace that fits in a token budget."""
     with _index(workspace, refresh) as reader:
         paths = {r[0] for r in reader.conn.execute("SELECT path FROM files")}
@@ -249,11 +301,15 @@ def repo_map(tokens: int, focus: tuple[str, ...], workspace: str | None, refresh
         focus_symbols = [f for f in focus if f not in paths]
         result = build_repo_map(reader.conn, tokens, focus_files, focus_symbols)
     if as_json:
-        _emit_json({"tokens": result.tokens, "budget": tokens, "cached": result.cached, "map": result.text})
+        _emit_json(
+            {"tokens": result.tokens, "budget": tokens, "cached": result.cached, "map": result.text}
+        )
         return
     click.echo(result.text, nl=False)
-    err.print(f"[dim]{result.tokens} of {tokens} tokens (≈{4} chars/token)"
-              f"{', cached' if result.cached else ''}[/]")
+    err.print(
+        f"[dim]{result.tokens} of {tokens} tokens (≈{4} chars/token)"
+        f"{', cached' if result.cached else ''}[/]"
+    )
 
 
 @cli.command()
@@ -282,8 +338,12 @@ def deps(path: str, workspace: str | None, refresh: bool, as_json: bool) -> None
         _emit_json(asdict(found))
         return
     out.print(f"[bold]{found.path}[/] ({found.module})")
-    for label, items in (("imports", found.imports), ("imported by", found.imported_by),
-                         ("packages", found.external), ("standard library", found.stdlib)):
+    for label, items in (
+        ("imports", found.imports),
+        ("imported by", found.imported_by),
+        ("packages", found.external),
+        ("standard library", found.stdlib),
+    ):
         out.print(f"{label}: " + (", ".join(items) if items else "-"))
 
 

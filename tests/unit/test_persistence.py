@@ -46,7 +46,9 @@ def test_sqlite_vec_loads_into_the_connection(tmp_path: Path) -> None:
 
 
 def test_warm_start_reparses_only_changed_files(workspace: WriteWorkspace) -> None:
-    files: dict[str, str | bytes] = {f"pkg/m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(20)}
+    files: dict[str, str | bytes] = {
+        f"pkg/m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(20)
+    }
     files["pkg/__init__.py"] = ""
     files["pkg/user.py"] = "from .m3 import f3\n\ndef use():\n    return f3()\n"
     root = workspace(files)
@@ -143,11 +145,9 @@ def test_kill_during_indexing_leaves_a_usable_database(tmp_path: Path) -> None:
         # progress comes every 16 files; odd attempts die right after the first batch
         # committed, even ones at a random report or somewhere in resolution
         stop_after = rng.randint(1, 12) if attempt % 2 == 0 else BATCH_FILES // 16 + 1
-        seen = 0
-        for line in proc.stdout:
+        for seen, line in enumerate(proc.stdout, start=1):
             if line.startswith("done"):
                 break
-            seen += 1
             done, total = map(int, line.split())
             if seen >= stop_after or done == total:
                 if done == total:
@@ -208,3 +208,10 @@ def test_a_kill_between_commit_and_resolution_loses_no_invalidation(
         "SELECT r.resolution, t.qualname FROM refs r LEFT JOIN symbols t ON t.id = r.target_id "
         "WHERE r.name = 'solo'"
     ).fetchall() == [("unique", "b.solo")]
+
+
+def test_the_database_folder_ignores_itself_and_nothing_else(tmp_path: Path) -> None:
+    connect(database_path(tmp_path)).close()
+    assert (tmp_path / ".hexad" / ".gitignore").read_text() == "*\n"
+    connect(tmp_path / "elsewhere.db").close()
+    assert not (tmp_path / ".gitignore").exists()

@@ -49,7 +49,8 @@ def connect(path: Path | str, *, migrate: bool = True, readonly: bool = False) -
     """Open (and by default migrate) the database at ``path``."""
     if str(path) != ":memory:" and not readonly:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        _ensure_ignored(Path(path).parent)
+        if Path(path).parent.name == DB_DIRNAME:
+            _ensure_ignored(Path(path).parent)
     try:
         if readonly:
             conn = sqlite.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)

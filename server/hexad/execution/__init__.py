@@ -1,0 +1,1 @@
+"""Execution: proposals, edit engines, shadow workspace and verification."""

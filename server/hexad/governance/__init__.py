@@ -1,0 +1,1 @@
+"""Governance: policy model, loader, decision engine, budgets ledger and audit log."""

@@ -1,0 +1,1 @@
+"""Inference: model backends (llama.cpp in process, OpenAI-compatible HTTP) and routing."""

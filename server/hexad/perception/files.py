@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +22,27 @@ log = logging.getLogger(__name__)
 
 SKIPPED_DIRS = frozenset(
     {
-        ".git", ".hg", ".svn", ".hexad", ".venv", "venv", ".tox", ".nox", "node_modules",
-        "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".idea", ".vscode",
-        "vendor", "vendored", "third_party", "site-packages", "bower_components", ".eggs",
+        ".git",
+        ".hg",
+        ".svn",
+        ".hexad",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        "node_modules",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".idea",
+        ".vscode",
+        "vendor",
+        "vendored",
+        "third_party",
+        "site-packages",
+        "bower_components",
+        ".eggs",
     }
 )
 MAX_FILE_BYTES = 1_000_000
@@ -46,12 +65,10 @@ class Skipped:
     reason: str
 
 
-def _load_ignore(directory: Path, extra: tuple[str, ...] = ()) -> pathspec.PathSpec | None:
+def _load_ignore(directory: Path, extra: tuple[str, ...] = ()) -> pathspec.GitIgnoreSpec | None:
     lines: list[str] = list(extra)
-    try:
-        lines += (directory / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        pass
+    with suppress(OSError):
+        lines += (directory / ".gitignore").read_text("utf-8", errors="replace").splitlines()
     if not lines:
         return None
     return pathspec.GitIgnoreSpec.from_lines(lines)
@@ -61,17 +78,15 @@ def walk(root: Path, registry: LanguageRegistry) -> Iterator[Candidate | Skipped
     """Yield each source file under ``root`` (or why it was skipped), in a stable order."""
     root = root.resolve()
     exclude: tuple[str, ...] = ()
-    try:
-        exclude = tuple((root / ".git" / "info" / "exclude").read_text(encoding="utf-8").splitlines())
-    except OSError:
-        pass
+    with suppress(OSError):
+        exclude = tuple((root / ".git" / "info" / "exclude").read_text("utf-8").splitlines())
     yield from _walk_dir(root, root, [], registry, exclude)
 
 
 def _walk_dir(
     root: Path,
     directory: Path,
-    specs: list[tuple[str, pathspec.PathSpec]],
+    specs: list[tuple[str, pathspec.GitIgnoreSpec]],
     registry: LanguageRegistry,
     extra: tuple[str, ...] = (),
 ) -> Iterator[Candidate | Skipped]:
@@ -124,7 +139,7 @@ def _walk_dir(
         yield Candidate(rel, language.name, st.st_size, st.st_mtime_ns)
 
 
-def _ignored(specs: list[tuple[str, pathspec.PathSpec]], rel: str, is_dir: bool) -> bool:
+def _ignored(specs: list[tuple[str, pathspec.GitIgnoreSpec]], rel: str, is_dir: bool) -> bool:
     ignored = False
     for base, spec in specs:
         sub = rel[len(base) + 1 :] if base else rel

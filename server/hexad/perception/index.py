@@ -18,7 +18,9 @@ _BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[_\-.]+")
 
 
 def symbol_from_row(row: Sequence[object]) -> Symbol:
-    (sid, name, kind, qualname, path, language, sl, sc, el, ec, nl, nc, nec, sig, doc, exp, pid) = row
+    (sid, name, kind, qualname, path, language, sl, sc, el, ec, nl, nc, nec, sig, doc, exp, pid) = (
+        row
+    )
     return Symbol(
         id=int(sid),  # type: ignore[call-overload]
         name=str(name),
@@ -56,7 +58,7 @@ def fuzzy_score(query: str, name: str) -> float:
         return 65.0
     pos = n.find(q)
     if pos >= 0:
-        at_boundary = any(n.startswith(q, len("".join(words[:i])) ) for i in range(len(words)))
+        at_boundary = any(n.startswith(q, len("".join(words[:i]))) for i in range(len(words)))
         return (58.0 if at_boundary else 50.0) - min(pos, 20) * 0.2
     # subsequence, rewarding tight matches
     i = 0
@@ -134,7 +136,9 @@ class IndexReader:
         results = []
         for row in self.conn.execute(sql + " LIMIT 2000", params):
             sym = symbol_from_row(row)
-            score = 100.0 if sym.qualname == query else 90.0 if sym.qualname.endswith(query) else 50.0
+            score = (
+                100.0 if sym.qualname == query else 90.0 if sym.qualname.endswith(query) else 50.0
+            )
             results.append((sym, score))
         results.sort(key=lambda t: (-t[1], len(t[0].qualname)))
         return results[:limit]
@@ -145,7 +149,8 @@ class IndexReader:
         if not rows:
             sep_like = "%." + name.replace("%", "").replace("_", "\\_")
             rows = self.conn.execute(
-                f"{_SYMBOL_FROM} WHERE s.qualname LIKE ? ESCAPE '\\' OR s.qualname LIKE ? ESCAPE '\\'",
+                f"{_SYMBOL_FROM} WHERE s.qualname LIKE ? ESCAPE '\\' "
+                "OR s.qualname LIKE ? ESCAPE '\\'",
                 (sep_like, "%::" + name.replace("_", "\\_")),
             ).fetchall()
         if not rows:
@@ -157,7 +162,8 @@ class IndexReader:
     def _edges(self, where: str, params: Sequence[object]) -> list[CallEdge]:
         rows = self.conn.execute(
             "SELECT r.scope_id, r.target_id, r.name, r.receiver, f.path, r.line, r.col, "
-            "r.resolution, r.candidates, r.target_module FROM refs r JOIN files f ON f.id = r.file_id "
+            "r.resolution, r.candidates, r.target_module FROM refs r "
+            "JOIN files f ON f.id = r.file_id "
             f"WHERE r.kind = 'call' AND {where} ORDER BY f.path, r.line, r.col",
             params,
         ).fetchall()
@@ -167,10 +173,27 @@ class IndexReader:
             CallEdge(
                 caller=symbols.get(scope) if scope is not None else None,
                 callee=symbols.get(target) if target is not None else None,
-                name=name, receiver=receiver, path=path, line=line, col=col,
-                resolution=resolution or "pending", candidates=candidates, target_module=module,
+                name=name,
+                receiver=receiver,
+                path=path,
+                line=line,
+                col=col,
+                resolution=resolution or "pending",
+                candidates=candidates,
+                target_module=module,
             )
-            for scope, target, name, receiver, path, line, col, resolution, candidates, module in rows
+            for (
+                scope,
+                target,
+                name,
+                receiver,
+                path,
+                line,
+                col,
+                resolution,
+                candidates,
+                module,
+            ) in (rows)
         ]
 
     def _symbols_by_id(self, ids: set[int]) -> dict[int, Symbol]:
@@ -186,7 +209,9 @@ class IndexReader:
                 out[sym.id] = sym
         return out
 
-    def callers(self, targets: Sequence[Symbol], *, include_ambiguous: bool = True) -> list[CallEdge]:
+    def callers(
+        self, targets: Sequence[Symbol], *, include_ambiguous: bool = True
+    ) -> list[CallEdge]:
         """Call sites known to reach ``targets``, then (flagged) those that only might."""
         if not targets:
             return []
@@ -215,15 +240,18 @@ class IndexReader:
         fid, module = row
         imports = self.conn.execute(
             "SELECT DISTINCT t.path FROM imports i JOIN files t ON t.id = i.target_file_id "
-            "WHERE i.file_id = ? ORDER BY 1", (fid,)
+            "WHERE i.file_id = ? ORDER BY 1",
+            (fid,),
         ).fetchall()
         imported_by = self.conn.execute(
             "SELECT DISTINCT f.path FROM imports i JOIN files f ON f.id = i.file_id "
-            "WHERE i.target_file_id = ? AND i.file_id != ? ORDER BY 1", (fid, fid)
+            "WHERE i.target_file_id = ? AND i.file_id != ? ORDER BY 1",
+            (fid, fid),
         ).fetchall()
         external = self.conn.execute(
-            "SELECT DISTINCT external, stdlib FROM imports WHERE file_id = ? AND external IS NOT NULL "
-            "AND target_file_id IS NULL ORDER BY 1", (fid,)
+            "SELECT DISTINCT external, stdlib FROM imports WHERE file_id = ? "
+            "AND external IS NOT NULL AND target_file_id IS NULL ORDER BY 1",
+            (fid,),
         ).fetchall()
         return ModuleDeps(
             path=path,

@@ -154,11 +154,18 @@ class Indexer:
                 summary.skipped.append((entry.path, entry.reason))
                 old = known.get(entry.path)
                 if old is None or old[4] != entry.reason:
-                    skipped.append(FileFacts(entry.path, None, None, "", 0, 0, skip_reason=entry.reason))
+                    skipped.append(
+                        FileFacts(entry.path, None, None, "", 0, 0, skip_reason=entry.reason)
+                    )
                 continue
             assert isinstance(entry, Candidate)
             old = known.get(entry.path)
-            if old is not None and old[1] == entry.size and old[2] == entry.mtime_ns and old[4] is None:
+            if (
+                old is not None
+                and old[1] == entry.size
+                and old[2] == entry.mtime_ns
+                and old[4] is None
+            ):
                 summary.unchanged += 1
                 continue
             old_hash = old[3] if old is not None and old[4] is None else None
@@ -169,19 +176,17 @@ class Indexer:
         if removed or skipped:
             with transaction(conn):
                 writer.remove(removed)
-                for facts in skipped:
-                    writer.write(facts)
+                for skip in skipped:
+                    writer.write(skip)
                 writer.finish()
         summary.removed = len(removed)
 
         total = len(work)
-        done = 0
         if progress:
             progress(0, total)
         batch: list[FileFacts] = []
         touched: list[tuple[str, int]] = []
-        for item, facts in self._extract(work, summary):
-            done += 1
+        for done, (item, facts) in enumerate(self._extract(work, summary), start=1):
             if facts is None:
                 touched.append((item[0], item[3]))
                 summary.unchanged += 1
@@ -234,7 +239,9 @@ class Indexer:
         # Interleave big and small files so every worker gets an even share.
         ordered = sorted(work, key=lambda w: w[2], reverse=True)
         chunk = max(4, min(32, len(ordered) // (self.workers * 8)))
-        chunks = [ordered[i :: len(ordered) // chunk or 1] for i in range(len(ordered) // chunk or 1)]
+        chunks = [
+            ordered[i :: len(ordered) // chunk or 1] for i in range(len(ordered) // chunk or 1)
+        ]
         method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
         summary.workers = self.workers
         context = multiprocessing.get_context(method)
@@ -258,12 +265,16 @@ class Indexer:
 
     def _fill_counts(self, summary: IndexSummary) -> None:
         conn = self.conn
-        summary.files = conn.execute("SELECT COUNT(*) FROM files WHERE skip_reason IS NULL").fetchone()[0]
+        summary.files = conn.execute(
+            "SELECT COUNT(*) FROM files WHERE skip_reason IS NULL"
+        ).fetchone()[0]
         summary.symbols = conn.execute("SELECT COUNT(*) FROM symbols").fetchone()[0]
         summary.refs = conn.execute("SELECT COUNT(*) FROM refs").fetchone()[0]
         summary.calls = conn.execute("SELECT COUNT(*) FROM refs WHERE kind = 'call'").fetchone()[0]
         summary.imports = conn.execute("SELECT COUNT(*) FROM imports").fetchone()[0]
-        summary.parse_errors = conn.execute("SELECT COALESCE(SUM(parse_errors), 0) FROM files").fetchone()[0]
+        summary.parse_errors = conn.execute(
+            "SELECT COALESCE(SUM(parse_errors), 0) FROM files"
+        ).fetchone()[0]
         summary.languages = dict(
             conn.execute(
                 "SELECT language, COUNT(*) FROM files WHERE skip_reason IS NULL "
@@ -274,14 +285,17 @@ class Indexer:
             Counter(
                 dict(
                     conn.execute(
-                        "SELECT resolution, COUNT(*) FROM refs WHERE kind = 'call' GROUP BY resolution"
+                        "SELECT resolution, COUNT(*) FROM refs WHERE kind = 'call' "
+                        "GROUP BY resolution"
                     ).fetchall()
                 )
             )
         )
 
 
-def index_workspace(root: Path | str, progress: Progress | None = None, **kwargs: object) -> IndexSummary:
+def index_workspace(
+    root: Path | str, progress: Progress | None = None, **kwargs: object
+) -> IndexSummary:
     indexer = Indexer(root, **kwargs)  # type: ignore[arg-type]
     try:
         return indexer.run(progress)

@@ -90,7 +90,9 @@ def _load_folder(folder: Path) -> LanguageSpec:
         grammar_module = importlib.import_module(manifest.module)
         language = Language(getattr(grammar_module, manifest.function)())
     except (ImportError, AttributeError) as exc:
-        raise GrammarError(f"grammar {manifest.name!r}: cannot load {manifest.module}: {exc}") from exc
+        raise GrammarError(
+            f"grammar {manifest.name!r}: cannot load {manifest.module}: {exc}"
+        ) from exc
     source = query_path.read_text(encoding="utf-8")
     try:
         query = Query(language, source)

@@ -37,7 +37,7 @@ class RankWeights:
     widely_defined: float = 0.2  # names defined in many files (save, get, run)
     widely_defined_files: int = 5
     exported: float = 1.5  # public API is what other code is written against
-    self_reference: float = 0.5  # references inside the defining file
+    self_reference: float = 1.0  # per use inside the defining file, on top of the floor
     unreferenced: float = 0.02  # definitions nobody references still get a little rank
     # how much a reference counts, by how it was resolved: certain edges fully; a name that
     # is merely unique, less (less still through an unknown receiver); ambiguous, a sliver
@@ -129,6 +129,7 @@ def rank_symbols(
         else:
             edges[(path, target)] += weights.certain
 
+    self_uses: dict[int, float] = defaultdict(float)
     graph = nx.DiGraph()
     graph.add_nodes_from({s.path for s in symbols.values()})
     contributions: list[tuple[str, int, float]] = []
@@ -145,12 +146,15 @@ def rank_symbols(
             w *= weights.widely_defined
         if sid in exported:
             w *= weights.exported
-        if sym.name in focus_names or sym.path in focus_files_set and src != sym.path:
+        if sym.name in focus_names or (sym.path in focus_files_set and src != sym.path):
             w *= weights.focus_symbol
         if src in focus_files_set:
             w *= weights.focus_file
         if src == sym.path:
-            w *= weights.self_reference
+            # A file's own uses say little about its importance to the rest of the code:
+            # they only order its definitions among themselves (see the floor below).
+            self_uses[sid] += w
+            continue
         contributions.append((src, sid, w))
         previous = graph.get_edge_data(src, sym.path, {}).get("weight", 0.0)
         graph.add_edge(src, sym.path, weight=previous + w)
@@ -164,11 +168,18 @@ def rank_symbols(
         file_rank = {n: 1.0 / max(1, graph.number_of_nodes()) for n in graph.nodes}
     else:
         try:
-            file_rank = nx.pagerank(graph, alpha=weights.damping, weight="weight",
-                                    personalization=personalization)
+            file_rank = nx.pagerank(
+                graph, alpha=weights.damping, weight="weight", personalization=personalization
+            )
         except nx.PowerIterationFailedConvergence:
-            file_rank = nx.pagerank(graph, alpha=weights.damping, weight="weight",
-                                    personalization=personalization, max_iter=1000, tol=1e-4)
+            file_rank = nx.pagerank(
+                graph,
+                alpha=weights.damping,
+                weight="weight",
+                personalization=personalization,
+                max_iter=1000,
+                tol=1e-4,
+            )
 
     out_weight: dict[str, float] = defaultdict(float)
     for src, _sid, w in contributions:
@@ -177,7 +188,11 @@ def rank_symbols(
         symbols[sid].rank += file_rank.get(src, 0.0) * w / out_weight[src]
     floor = weights.unreferenced / max(1, len(symbols))
     for sym in symbols.values():
-        base = file_rank.get(sym.path, 0.0) * floor
+        base = (
+            file_rank.get(sym.path, 0.0)
+            * floor
+            * (1.0 + weights.self_reference * self_uses[sym.id])
+        )
         if sym.id in exported:
             base *= weights.exported
         if sym.name in focus_names:
@@ -216,7 +231,9 @@ def render(chosen: Sequence[RankedSymbol], all_symbols: dict[int, RankedSymbol])
 
 def _index_digest(conn: Connection) -> str:
     digest = hashlib.blake2b(digest_size=16)
-    for path, hsh in conn.execute("SELECT path, hash FROM files WHERE skip_reason IS NULL ORDER BY path"):
+    for path, hsh in conn.execute(
+        "SELECT path, hash FROM files WHERE skip_reason IS NULL ORDER BY path"
+    ):
         digest.update(f"{path}\0{hsh}\n".encode())
     return digest.hexdigest()
 
@@ -231,11 +248,15 @@ def build_repo_map(
 ) -> RepoMap:
     """The best outline of the workspace that fits in ``max_tokens``."""
     key = hashlib.blake2b(
-        repr((_index_digest(conn), max_tokens, sorted(focus_files), sorted(focus_symbols), weights)).encode(),
+        repr(
+            (_index_digest(conn), max_tokens, sorted(focus_files), sorted(focus_symbols), weights)
+        ).encode(),
         digest_size=16,
     ).hexdigest()
     if use_cache:
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (_CACHE_PREFIX + key,)).fetchone()
+        row = conn.execute(
+            "SELECT value FROM meta WHERE key = ?", (_CACHE_PREFIX + key,)
+        ).fetchone()
         if row is not None:
             text = row[0]
             return RepoMap(text, estimate_tokens(text), files=text.count(":\n"), cached=True)
@@ -252,12 +273,18 @@ def build_repo_map(
             lo = mid + 1
         else:
             hi = mid - 1
-    result = RepoMap(best_text, estimate_tokens(best_text), ranked[:best_n],
-                     files=len({s.path for s in ranked[:best_n]}))
+    result = RepoMap(
+        best_text,
+        estimate_tokens(best_text),
+        ranked[:best_n],
+        files=len({s.path for s in ranked[:best_n]}),
+    )
     if use_cache:
         with transaction(conn):
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                         (_CACHE_PREFIX + key, best_text))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                (_CACHE_PREFIX + key, best_text),
+            )
             conn.execute(
                 "DELETE FROM meta WHERE key LIKE ? AND key NOT IN "
                 "(SELECT key FROM meta WHERE key LIKE ? ORDER BY rowid DESC LIMIT ?)",

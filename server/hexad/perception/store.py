@@ -20,7 +20,9 @@ class FactWriter:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._next_symbol = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM symbols").fetchone()[0]
+        self._next_symbol = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM symbols").fetchone()[
+            0
+        ]
         self.touched_names: set[str] = set()
         self.module_set_changed = False
 
@@ -28,7 +30,8 @@ class FactWriter:
         """Mark pending every reference whose resolution may depend on this file."""
         conn = self.conn
         self.touched_names.update(
-            r[0] for r in conn.execute("SELECT DISTINCT name FROM symbols WHERE file_id = ?", (file_id,))
+            r[0]
+            for r in conn.execute("SELECT DISTINCT name FROM symbols WHERE file_id = ?", (file_id,))
         )
         conn.execute(
             "UPDATE refs SET resolution = NULL, target_id = NULL WHERE target_id IN "
@@ -52,8 +55,14 @@ class FactWriter:
         conn = self.conn
         row = conn.execute("SELECT id, module FROM files WHERE path = ?", (facts.path,)).fetchone()
         values = (
-            facts.language, facts.module, facts.hash, facts.size, facts.mtime_ns,
-            facts.line_count, facts.parse_errors, facts.skip_reason,
+            facts.language,
+            facts.module,
+            facts.hash,
+            facts.size,
+            facts.mtime_ns,
+            facts.line_count,
+            facts.parse_errors,
+            facts.skip_reason,
         )
         if row is None:
             file_id = conn.execute(
@@ -83,9 +92,22 @@ class FactWriter:
             "exported) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
-                    base + i, file_id, base + s.parent if s.parent >= 0 else None, s.name, s.kind,
-                    s.qualname, s.start[0], s.start[1], s.end[0], s.end[1], s.name_start[0],
-                    s.name_start[1], s.name_end_col, s.signature, s.doc, int(s.exported),
+                    base + i,
+                    file_id,
+                    base + s.parent if s.parent >= 0 else None,
+                    s.name,
+                    s.kind,
+                    s.qualname,
+                    s.start[0],
+                    s.start[1],
+                    s.end[0],
+                    s.end[1],
+                    s.name_start[0],
+                    s.name_start[1],
+                    s.name_end_col,
+                    s.signature,
+                    s.doc,
+                    int(s.exported),
                 )
                 for i, s in enumerate(facts.symbols)
             ],
@@ -95,13 +117,22 @@ class FactWriter:
             "INSERT INTO refs(file_id, scope_id, name, kind, receiver, line, col, end_col) "
             "VALUES (?,?,?,?,?,?,?,?)",
             [
-                (file_id, base + r.scope if r.scope >= 0 else None, r.name, r.kind, r.receiver,
-                 r.line, r.col, r.end_col)
+                (
+                    file_id,
+                    base + r.scope if r.scope >= 0 else None,
+                    r.name,
+                    r.kind,
+                    r.receiver,
+                    r.line,
+                    r.col,
+                    r.end_col,
+                )
                 for r in facts.refs
             ],
         )
         conn.executemany(
-            "INSERT INTO imports(file_id, source, name, alias, wildcard, line) VALUES (?,?,?,?,?,?)",
+            "INSERT INTO imports(file_id, source, name, alias, wildcard, line) "
+            "VALUES (?,?,?,?,?,?)",
             [(file_id, i.source, i.name, i.alias, int(i.wildcard), i.line) for i in facts.imports],
         )
         return int(file_id)
@@ -114,7 +145,9 @@ class FactWriter:
         same transaction as the facts, so a run killed before resolving loses neither.
         """
         if self.module_set_changed:
-            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('modules_changed', '1')")
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('modules_changed', '1')"
+            )
             self.module_set_changed = False
         names = list(self.touched_names)
         for start in range(0, len(names), 500):

@@ -1,0 +1,1 @@
+"""Planning: tasks broken into steps, validated against the index, replanned on failure."""

@@ -1,0 +1,1 @@
+"""Trust: evidence, calibrated confidence, and the proceed/review/escalate decision."""

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set Hexad up and run its main job on a real workspace with the embedded defaults:
+# index the workspace, then answer `callers` and draw the repository map.
+# Usage: scripts/demo.sh [WORKSPACE]   (default: Django's source, installed from PyPI
+#        into .cache/demo — a real codebase of 885 files; nothing is committed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if [ -n "${1:-}" ]; then
+  ws=$(cd "$1" && pwd)
+  symbol=${2:-}
+else
+  ws="$PWD/.cache/demo/django-src"
+  if [ ! -d "$ws/django" ]; then
+    rm -rf .cache/demo/wheel
+    .venv/bin/python -m pip install --quiet --no-deps --target .cache/demo/wheel "django==5.2.*"
+    mkdir -p "$ws" && cp -r .cache/demo/wheel/django "$ws/"
+  fi
+  symbol=django.utils.crypto.get_random_string
+fi
+set -x
+.venv/bin/hexad index "$ws"
+if [ -n "$symbol" ]; then
+  .venv/bin/hexad callers "$symbol" -w "$ws"
+  .venv/bin/hexad callees "$symbol" -w "$ws"
+fi
+.venv/bin/hexad map --tokens 1024 -w "$ws"
