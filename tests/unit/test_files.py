@@ -96,3 +96,32 @@ def test_bad_files_are_skipped_with_a_reason_never_a_crash(
     assert names == {"good"}  # nothing from skipped files, nothing from outside
     indexed_files = {r[0] for r in conn.execute("SELECT path FROM files WHERE skip_reason IS NULL")}
     assert indexed_files == {"good.py", "empty.py"}
+
+
+def test_a_broken_grammar_skips_its_files_and_spares_the_others(
+    workspace: WriteWorkspace, tmp_path: Path
+) -> None:
+    import shutil
+
+    from hexad.core.resources import data_dir
+    from hexad.perception.indexer import Indexer
+    from hexad.perception.language import LanguageRegistry
+
+    grammars = tmp_path / "grammars"
+    shutil.copytree(data_dir("grammars") / "python", grammars / "python")
+    (grammars / "broken").mkdir()
+    (grammars / "broken" / "language.toml").write_text(
+        'module = "tree_sitter_python"\nextensions = [".brk"]\n'
+    )
+    (grammars / "broken" / "tags.scm").write_text("(no_such_node) @definition.function\n")
+    (grammars / "nomanifest").mkdir()
+    (grammars / "nomanifest" / "language.toml").write_text("extensions = 3\n")
+    registry = LanguageRegistry(grammars)
+    assert registry.names == ["broken", "python"]
+    assert len(registry.errors) == 2  # the bad manifest, and the invalid query
+    root = workspace({"ok.py": "def ok():\n    pass\n", "x.brk": "anything\n"})
+    summary = Indexer(root, registry=registry, workers=1).run()
+    assert summary.files == 1 and summary.symbols == 1
+    ((path, reason),) = summary.skipped
+    assert path == "x.brk" and reason.startswith("grammar unavailable:")
+    assert "invalid query" in reason

@@ -65,10 +65,13 @@ class Skipped:
     reason: str
 
 
-def _load_ignore(directory: Path, extra: tuple[str, ...] = ()) -> pathspec.GitIgnoreSpec | None:
+def _load_ignore(directory: str, extra: tuple[str, ...] = ()) -> pathspec.GitIgnoreSpec | None:
     lines: list[str] = list(extra)
-    with suppress(OSError):
-        lines += (directory / ".gitignore").read_text("utf-8", errors="replace").splitlines()
+    with (
+        suppress(OSError),
+        open(directory + "/.gitignore", encoding="utf-8", errors="replace") as f,
+    ):
+        lines += f.read().splitlines()
     if not lines:
         return None
     return pathspec.GitIgnoreSpec.from_lines(lines)
@@ -80,19 +83,18 @@ def walk(root: Path, registry: LanguageRegistry) -> Iterator[Candidate | Skipped
     exclude: tuple[str, ...] = ()
     with suppress(OSError):
         exclude = tuple((root / ".git" / "info" / "exclude").read_text("utf-8").splitlines())
-    yield from _walk_dir(root, root, [], registry, exclude)
+    yield from _walk_dir(root, str(root), "", [], registry, exclude)
 
 
 def _walk_dir(
     root: Path,
-    directory: Path,
+    directory: str,
+    rel_dir: str,
     specs: list[tuple[str, pathspec.GitIgnoreSpec]],
     registry: LanguageRegistry,
     extra: tuple[str, ...] = (),
 ) -> Iterator[Candidate | Skipped]:
     spec = _load_ignore(directory, extra)
-    rel_dir = directory.relative_to(root).as_posix()
-    rel_dir = "" if rel_dir == "." else rel_dir
     if spec is not None:
         specs = [*specs, (rel_dir, spec)]
     try:
@@ -110,9 +112,9 @@ def _walk_dir(
         if is_dir:
             if entry.name in SKIPPED_DIRS or _ignored(specs, rel, True):
                 continue
-            if (Path(entry.path) / "pyvenv.cfg").exists():
+            if os.path.exists(entry.path + "/pyvenv.cfg"):
                 continue  # a virtual environment, whatever its name
-            yield from _walk_dir(root, Path(entry.path), specs, registry)
+            yield from _walk_dir(root, entry.path, rel, specs, registry)
             continue
         language = registry.for_path(entry.name)
         if language is None or _ignored(specs, rel, False):

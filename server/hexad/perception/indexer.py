@@ -59,6 +59,7 @@ class IndexSummary:
     parse_errors: int = 0
     seconds: float = 0.0
     workers: int = 1
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
 
 _WorkItem = tuple[str, str, int, int, str | None]  # path, language, size, mtime_ns, old hash
@@ -168,9 +169,18 @@ class Indexer:
             ):
                 summary.unchanged += 1
                 continue
+            # compiled only for languages with work to do, and before any worker forks
+            grammar_error = self.registry.get(entry.language).load_error()
+            if grammar_error is not None:
+                reason = f"grammar unavailable: {grammar_error}"
+                summary.skipped.append((entry.path, reason))
+                if old is None or old[4] != reason:
+                    skipped.append(FileFacts(entry.path, None, None, "", 0, 0, skip_reason=reason))
+                continue
             old_hash = old[3] if old is not None and old[4] is None else None
             work.append((entry.path, entry.language, entry.size, entry.mtime_ns, old_hash))
 
+        summary.phases["walk"] = time.perf_counter() - started
         writer = FactWriter(conn)
         removed = [v[0] for p, v in known.items() if p not in seen]
         if removed or skipped:
@@ -202,6 +212,8 @@ class Indexer:
             if progress and (done % 16 == 0 or done == total):
                 progress(done, total)
         self._commit(writer, batch, touched)
+        summary.phases["parse+store"] = time.perf_counter() - started - summary.phases["walk"]
+        resolving = time.perf_counter()
         with transaction(conn):
             if stale:
                 conn.execute("UPDATE refs SET resolution = NULL")
@@ -214,6 +226,7 @@ class Indexer:
             conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('extractor', ?)", (fingerprint,)
             )
+        summary.phases["resolve"] = time.perf_counter() - resolving
         self._fill_counts(summary)
         summary.seconds = time.perf_counter() - started
         return summary
@@ -224,8 +237,7 @@ class Indexer:
         for name in self.registry.names:
             spec = self.registry.get(name)
             digest.update(name.encode())
-            digest.update(spec.query_source.encode())
-            digest.update(spec.manifest.model_dump_json().encode())
+            digest.update(spec.source_digest())
         return digest.hexdigest()
 
     def _extract(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import logging
 import tomllib
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -59,33 +58,77 @@ class LanguageManifest(BaseModel):
     module_separator: str = "."
 
 
-@dataclass(frozen=True)
 class LanguageSpec:
-    """A loaded language: its manifest, grammar and compiled tags query."""
+    """A language: its manifest now, its grammar and compiled query on first use.
 
-    manifest: LanguageManifest
-    language: Language
-    query: Query
-    query_source: str
-    folder: Path
-    capture_names: frozenset[str] = field(default_factory=frozenset)
+    Compiling a tags query costs tens of milliseconds, so a workspace pays only for the
+    languages it contains. A grammar that fails to load fails once, with a GrammarError
+    that says why, and the indexer skips that language's files with the reason.
+    """
+
+    def __init__(self, manifest: LanguageManifest, folder: Path) -> None:
+        self.manifest = manifest
+        self.folder = folder
+        self._compiled: tuple[Language, Query, str] | None = None
+        self._error: GrammarError | None = None
 
     @property
     def name(self) -> str:
         return self.manifest.name
 
+    def _compile(self) -> tuple[Language, Query, str]:
+        if self._compiled is not None:
+            return self._compiled
+        if self._error is not None:
+            raise self._error
+        try:
+            self._compiled = _compile(self.manifest, self.folder)
+        except GrammarError as exc:
+            self._error = exc
+            raise
+        return self._compiled
+
+    @property
+    def language(self) -> Language:
+        return self._compile()[0]
+
+    @property
+    def query(self) -> Query:
+        return self._compile()[1]
+
+    @property
+    def query_source(self) -> str:
+        return self._compile()[2]
+
+    def load_error(self) -> str | None:
+        """Why this grammar cannot be used, or None when it loads."""
+        try:
+            self._compile()
+        except GrammarError as exc:
+            return str(exc)
+        return None
+
+    def source_digest(self) -> bytes:
+        """The manifest and query as shipped, without compiling anything."""
+        return (self.folder / "language.toml").read_bytes() + (
+            self.folder / "tags.scm"
+        ).read_bytes()
+
     def parser(self) -> Parser:
         return Parser(self.language)
 
 
-def _load_folder(folder: Path) -> LanguageSpec:
+def _read_manifest(folder: Path) -> LanguageManifest:
     manifest_path = folder / "language.toml"
-    query_path = folder / "tags.scm"
     try:
         raw = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
-        manifest = LanguageManifest.model_validate({"name": folder.name, **raw})
+        return LanguageManifest.model_validate({"name": folder.name, **raw})
     except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
         raise GrammarError(f"{manifest_path}: {exc}") from exc
+
+
+def _compile(manifest: LanguageManifest, folder: Path) -> tuple[Language, Query, str]:
+    query_path = folder / "tags.scm"
     try:
         grammar_module = importlib.import_module(manifest.module)
         language = Language(getattr(grammar_module, manifest.function)())
@@ -93,13 +136,14 @@ def _load_folder(folder: Path) -> LanguageSpec:
         raise GrammarError(
             f"grammar {manifest.name!r}: cannot load {manifest.module}: {exc}"
         ) from exc
-    source = query_path.read_text(encoding="utf-8")
     try:
+        source = query_path.read_text(encoding="utf-8")
         query = Query(language, source)
+    except OSError as exc:
+        raise GrammarError(f"{query_path}: {exc}") from exc
     except Exception as exc:  # tree-sitter raises QueryError subclasses of several kinds
         raise GrammarError(f"{query_path}: invalid query: {exc}") from exc
-    captures = frozenset(query.capture_name(i) for i in range(query.capture_count))
-    return LanguageSpec(manifest, language, query, source, folder, captures)
+    return language, query, source
 
 
 class LanguageRegistry:
@@ -110,20 +154,30 @@ class LanguageRegistry:
         self._by_name: dict[str, LanguageSpec] = {}
         self._by_ext: dict[str, LanguageSpec] = {}
         self._by_filename: dict[str, LanguageSpec] = {}
-        self.errors: list[str] = []
+        self._manifest_errors: list[str] = []
         for folder in sorted(p for p in self.root.iterdir() if (p / "language.toml").is_file()):
             try:
-                spec = _load_folder(folder)
+                spec = LanguageSpec(_read_manifest(folder), folder)
             except GrammarError as exc:
                 # One broken grammar must not take the others down; report and go on.
                 log.warning("skipping grammar: %s", exc)
-                self.errors.append(str(exc))
+                self._manifest_errors.append(str(exc))
                 continue
             self._by_name[spec.name] = spec
             for ext in spec.manifest.extensions:
                 self._by_ext[ext] = spec
             for filename in spec.manifest.filenames:
                 self._by_filename[filename] = spec
+
+    @property
+    def errors(self) -> list[str]:
+        """Every grammar problem; compiles each language to find out (not for hot paths)."""
+        found = list(self._manifest_errors)
+        for name in self.names:
+            error = self._by_name[name].load_error()
+            if error is not None:
+                found.append(error)
+        return found
 
     @property
     def names(self) -> list[str]:
@@ -133,16 +187,17 @@ class LanguageRegistry:
         return self._by_name[name]
 
     def for_path(self, path: str | Path) -> LanguageSpec | None:
-        p = Path(path)
-        spec = self._by_filename.get(p.name)
+        name = str(path).rsplit("/", 1)[-1]
+        spec = self._by_filename.get(name)
         if spec is not None:
             return spec
-        suffixes = p.suffixes
         # longest compound suffix first, so ".d.ts" can differ from ".ts"
-        for i in range(len(suffixes)):
-            spec = self._by_ext.get("".join(suffixes[i:]))
+        dot = name.find(".", 1)
+        while dot > 0:
+            spec = self._by_ext.get(name[dot:])
             if spec is not None:
                 return spec
+            dot = name.find(".", dot + 1)
         return None
 
     def extensions(self) -> frozenset[str]:
