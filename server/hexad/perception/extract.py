@@ -9,14 +9,16 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
-from tree_sitter import Node, QueryCursor, Tree
+from tree_sitter import Node, Query, QueryCursor, Tree
 
 from hexad.perception.facts import FileFacts, ImportFact, RefFact, SymbolFact
 from hexad.perception.language import LanguageSpec
 
 _SIGNATURE_MAX = 240
 _WS = re.compile(r"\s+")
+_ATTRIBUTE_TYPES = frozenset({"attribute_item"})
 _COMMENT_MARKERS = re.compile(r"^\s*(///?!?|/\*\*?|\*/|\*|#+|--)\s?")
 
 
@@ -46,7 +48,7 @@ def extract(spec: LanguageSpec, source: bytes, facts: FileFacts, tree: Tree | No
     facts.parse_errors = _count_errors(root) if root.has_error else 0
 
     defs: dict[int, _Def] = {}
-    ref_nodes: dict[tuple[int, int], tuple[Node, str, Node | None, str]] = {}
+    ref_nodes: dict[tuple[int, int], tuple[Node, str, str | None, str]] = {}
     export_names: set[str] = set()
     imports: list[ImportFact] = []
     for pattern, caps in QueryCursor(spec.query).matches(root):
@@ -75,28 +77,41 @@ def extract(spec: LanguageSpec, source: bytes, facts: FileFacts, tree: Tree | No
                     )
             else:
                 receiver = caps.get("receiver")
+                # `(#set! receiver "this")`: an implicit receiver (Java's unqualified calls)
+                receiver_text = (
+                    _WS.sub("", _text(receiver[0]))
+                    if receiver
+                    else _settings(spec.query)[pattern].get("receiver")
+                )
                 key2 = (name_node.start_byte, name_node.end_byte)
                 if key2 not in ref_nodes:
                     ref_nodes[key2] = (
                         name_node,
                         outer_kind[10:],
-                        receiver[0] if receiver else None,
+                        receiver_text,
                         _text(name_node),
                     )
             continue
         if "import" in caps:
-            imports.extend(_import_facts(caps, spec.query.pattern_settings(pattern)))
+            imports.extend(_import_facts(caps, _settings(spec.query)[pattern]))
         elif "export.name" in caps:
             export_names.update(_unquote(_text(n)) for n in caps["export.name"])
         elif "package" in caps:
             facts.package = _text(caps["package"][0])
 
-    if facts.module is None and facts.package:
-        facts.module = facts.package  # languages whose files declare their package
+    if facts.package and (facts.module is None or spec.manifest.imports == "package"):
+        # languages whose files declare their package: the declaration wins over the path
+        facts.module = facts.package
     _build_symbols(spec, facts, sorted(defs.values(), key=_def_order), export_names)
     _build_refs(facts, sorted(ref_nodes.values(), key=lambda r: r[0].start_byte))
     facts.imports = imports
     return tree
+
+
+@lru_cache(maxsize=64)
+def _settings(query: Query) -> tuple[dict[str, str | None], ...]:
+    """Each pattern's `#set!` properties, which supply literal values for some captures."""
+    return tuple(query.pattern_settings(i) for i in range(query.pattern_count))
 
 
 def _def_order(d: _Def) -> tuple[int, int]:
@@ -108,7 +123,9 @@ def _import_facts(caps: dict[str, list[Node]], settings: dict[str, str | None]) 
     line = stmt.start_point[0]
     wildcard = "import.wildcard" in caps
     if "import.path" in caps:  # full path whose last segment is the imported name
-        return [ImportFact(_unquote(_text(n)), None, None, wildcard, line) for n in caps["import.path"]]
+        return [
+            ImportFact(_unquote(_text(n)), None, None, wildcard, line) for n in caps["import.path"]
+        ]
     sources = caps.get("import.source")
     if not sources:
         return []
@@ -162,7 +179,7 @@ def _build_symbols(
     prefix = facts.module + sep if facts.module else ""
     stack: list[int] = []  # indexes into facts.symbols of open definitions
     ends: list[int] = []
-    owners: dict[str, int] = {}  # top-level containers by name, for methods declared apart
+    owners: dict[str, int] = {}  # containers by name, for methods declared apart from them
     symbols = facts.symbols
     for d in defs:
         start = d.node.start_byte
@@ -170,15 +187,24 @@ def _build_symbols(
             stack.pop()
             ends.pop()
         parent = stack[-1] if stack else -1
-        if parent < 0 and d.owner is not None:
-            # Go `func (c *Cart) Add()`: a member of Cart when Cart is declared above it
-            parent = owners.get(d.owner, -1)
+        owner = None
+        if d.owner is not None and (parent < 0 or symbols[parent].kind not in containers):
+            # Go `func (c *Cart) Add()`, C++ `double Circle::area()`: a member of Cart when
+            # Cart is declared above it in this file, else a method named after it
+            if d.owner in owners:
+                parent = owners[d.owner]
+            else:
+                owner = d.owner
         name = _text(d.name_node)
         kind = d.kind
         parent_sym = symbols[parent] if parent >= 0 else None
-        if kind == "function" and parent_sym is not None and parent_sym.kind in containers:
+        if kind == "function" and (
+            owner is not None or (parent_sym is not None and parent_sym.kind in containers)
+        ):
             kind = "method"
         qualname = (parent_sym.qualname + sep if parent_sym else prefix) + name
+        if owner is not None:
+            qualname = qualname[: len(qualname) - len(name)] + owner + sep + name
         symbols.append(
             SymbolFact(
                 name=name,
@@ -196,13 +222,18 @@ def _build_symbols(
                 parent=parent,
             )
         )
-        if parent < 0 and kind in containers:
+        first = owners.get(name)
+        if parent < 0 and kind in containers and first is not None and symbols[first].parent < 0:
+            # a type declared again under its name with no visibility of its own (Rust
+            # `impl T` after `struct T`) is as public as its first declaration
+            symbols[-1].exported = symbols[-1].exported or symbols[first].exported
+        if kind in containers:
             owners.setdefault(name, len(symbols) - 1)
         stack.append(len(symbols) - 1)
         ends.append(d.node.end_byte)
 
 
-def _build_refs(facts: FileFacts, refs: list[tuple[Node, str, Node | None, str]]) -> None:
+def _build_refs(facts: FileFacts, refs: list[tuple[Node, str, str | None, str]]) -> None:
     symbols = facts.symbols
     # Symbols are in start order; sweep them alongside the refs with a stack of open scopes.
     order = sorted(range(len(symbols)), key=lambda i: (symbols[i].start, _neg(symbols[i].end)))
@@ -223,7 +254,7 @@ def _build_refs(facts: FileFacts, refs: list[tuple[Node, str, Node | None, str]]
             RefFact(
                 name=name,
                 kind=kind,
-                receiver=_WS.sub("", _text(receiver)) if receiver is not None else None,
+                receiver=receiver,
                 line=pos[0],
                 col=pos[1],
                 end_col=name_node.end_point[1],
@@ -263,23 +294,30 @@ def _doc(d: _Def) -> str:
     return _leading_comments(d.node)
 
 
+_TOP_LEVEL_TYPES = frozenset(
+    {"program", "source_file", "module", "translation_unit", "compilation_unit"}
+)
+
+
 def _leading_comments(node: Node) -> str:
     """Comments right above a definition (or above the statement that wraps it)."""
     anchor = node
     parent = node.parent
-    if node.prev_named_sibling is None and parent is not None and parent.type not in (
-        "program",
-        "source_file",
-        "module",
-        "translation_unit",
-        "compilation_unit",
+    if (
+        node.prev_named_sibling is None
+        and parent is not None
+        and parent.type not in _TOP_LEVEL_TYPES
+        and parent.start_point[0] == node.start_point[0]
     ):
         # e.g. `export function f` in JS: the comment sits above the export statement
-        if parent.start_point[0] == node.start_point[0]:
-            anchor = parent
+        anchor = parent
     lines: list[str] = []
     expected_end = anchor.start_point[0]
     sibling = anchor.prev_sibling
+    while sibling is not None and sibling.type in _ATTRIBUTE_TYPES:
+        # Rust `#[derive(..)]` between the doc comment and the item
+        expected_end = sibling.start_point[0]
+        sibling = sibling.prev_sibling
     while sibling is not None and "comment" in sibling.type:
         if sibling.end_point[0] < expected_end - 1:
             break
@@ -313,13 +351,19 @@ def _exported(
 ) -> bool:
     rule = spec.manifest.exports
     private = bool(rule.private_prefix) and name.startswith(rule.private_prefix)
-    if parent is not None:
+    if parent is not None and parent.kind != "module":
         # Members are API when their container is, unless private; locals never are.
+        # (Definitions in a namespace or module block follow the top-level rules.)
         if parent.kind not in spec.manifest.container_kinds or not parent.exported:
             return False
         if rule.rule == "capitalized":
             return name[:1].isupper()
+        if parent.kind in ("interface", "trait"):
+            # interface members are public without saying so (Java, C#, Rust traits)
+            return not private and not _has_modifier(node, rule.modifier_types, ("private",))
         if rule.rule == "modifier" and rule.modifier_types:
+            if _negated(rule.modifier_text):
+                return not private  # `!static` speaks of linkage, not of members
             return _has_modifier(node, rule.modifier_types, rule.modifier_text)
         if rule.modifier_types and any(c.type in rule.modifier_types for c in node.children):
             # an explicit visibility on a member decides (TypeScript `private x()`)
@@ -340,8 +384,15 @@ def _exported(
             ancestor = ancestor.parent
         return False
     if rule.rule == "modifier":
+        internal = _negated(rule.modifier_text)
+        if internal:  # `!static`: public unless so marked (C's internal linkage)
+            return not private and not _has_modifier(node, rule.modifier_types, internal)
         return _has_modifier(node, rule.modifier_types, rule.modifier_text)
     return not private
+
+
+def _negated(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(w[1:] for w in words if w.startswith("!"))
 
 
 def _has_modifier(node: Node, types: tuple[str, ...], words: tuple[str, ...]) -> bool:

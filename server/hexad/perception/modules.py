@@ -17,17 +17,38 @@ from hexad.perception.language import ImportStyle
 
 _PY_STDLIB = frozenset(sys.stdlib_module_names)
 _NODE_BUILTINS = frozenset(
-    "assert buffer child_process cluster crypto dgram dns events fs http http2 https net os "
-    "path perf_hooks process querystring readline stream string_decoder timers tls tty url "
-    "util v8 vm worker_threads zlib".split()
+    (
+        "assert buffer child_process cluster crypto dgram dns events fs http http2 https net "
+        "os path perf_hooks process querystring readline stream string_decoder timers tls tty "
+        "url util v8 vm worker_threads zlib"
+    ).split()
 )
 _PATH_EXTENSIONS = (
-    ".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".h", ".hpp", ".hh", ".c", ".cc",
-    ".cpp", ".rb", ".mts", ".cts", ".hxx", ".cxx",
+    ".ts",
+    ".tsx",
+    ".d.ts",
+    ".js",
+    ".jsx",
+    ".mjs",
+    ".cjs",
+    ".h",
+    ".hpp",
+    ".hh",
+    ".c",
+    ".cc",
+    ".cpp",
+    ".rb",
+    ".mts",
+    ".cts",
+    ".hxx",
+    ".cxx",
 )
 # TypeScript imports name the compiled file: `./x.js` means `./x.ts` when that exists
 _TS_FOR_JS = {
-    ".js": (".ts", ".tsx", ".d.ts"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",),
+    ".js": (".ts", ".tsx", ".d.ts"),
+    ".jsx": (".tsx",),
+    ".mjs": (".mts",),
+    ".cjs": (".cts",),
 }
 _RUST_STD = frozenset({"std", "core", "alloc", "proc_macro", "test"})
 _JAVA_STD = ("java.", "javax.", "jdk.", "kotlin.", "scala.", "System")
@@ -172,9 +193,12 @@ class ModuleMap:
                 posixpath.join(posixpath.dirname(importer_path), source)
             ).lstrip("/")
             stem, suffix = posixpath.splitext(base)
-            for candidate in (base, *(base + ext for ext in _PATH_EXTENSIONS),
-                              *(f"{base}/index{ext}" for ext in _PATH_EXTENSIONS),
-                              *(stem + ts for ts in _TS_FOR_JS.get(suffix, ()))):
+            for candidate in (
+                base,
+                *(base + ext for ext in _PATH_EXTENSIONS),
+                *(f"{base}/index{ext}" for ext in _PATH_EXTENSIONS),
+                *(stem + ts for ts in _TS_FOR_JS.get(suffix, ())),
+            ):
                 if candidate in self.paths:
                     return ImportTarget(_strip_ext(candidate), name)
             return ImportTarget(None, name, external=None)

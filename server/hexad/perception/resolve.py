@@ -74,11 +74,13 @@ class Resolver:
         self.kind: dict[int, str] = {}
         self.file_of: dict[int, int] = {}
         self.name_of: dict[int, str] = {}
+        self.implicit: dict[str, bool] = {}
         # top-level definitions sharing a name in one file: a Rust struct and its `impl`s
         self.same_name: dict[tuple[int, str], list[int]] = {}
         self.functions: dict[str, list[int]] = {}
         self.methods: dict[str, list[int]] = {}
         self.types: dict[str, list[int]] = {}
+        namespaces: set[int] = set()  # module blocks at file level: C++ `namespace geo {}`
         for sid, fid, pid, name, kind in conn.execute(
             "SELECT id, file_id, parent_id, name, kind FROM symbols ORDER BY id"
         ):
@@ -91,6 +93,10 @@ class Resolver:
                 self.same_name.setdefault((fid, name), []).append(sid)
             else:
                 self.members.setdefault((pid, name), sid)
+                if pid in namespaces:  # what a namespace block holds, the file defines
+                    self.top.setdefault((fid, name), sid)
+            if kind == "module" and (pid is None or pid in namespaces):
+                namespaces.add(sid)
             if kind == "method":
                 self.methods.setdefault(name, []).append(sid)
             elif kind in CALLABLE_KINDS:
@@ -110,9 +116,7 @@ class Resolver:
         for iid, fid, source, name in rows:
             target = self._import_target(fid, source, name)
             target_file = self._module_file(target.module, target.name)
-            updates.append(
-                (target_file, target.external, int(target.stdlib), iid)
-            )
+            updates.append((target_file, target.external, int(target.stdlib), iid))
         self.conn.executemany(
             "UPDATE imports SET target_file_id=?, external=?, stdlib=?, resolved=1 WHERE id=?",
             updates,
@@ -170,7 +174,9 @@ class Resolver:
                 local = source.rsplit(sep, 1)[-1]
             else:
                 local = source
-            info.bindings[local] = _Binding(target.module, target.name, target.external, target.stdlib)
+            info.bindings[local] = _Binding(
+                target.module, target.name, target.external, target.stdlib
+            )
 
     # -- references ----------------------------------------------------------
 
@@ -226,6 +232,13 @@ class Resolver:
                 found = self._member(cls, name)
                 if found is not None:
                     return Resolution("self", found)
+            if language is not None and self._implicit_receiver(language):
+                # an unqualified call given an implicit `this`/`self` (Java, C#, Ruby) may
+                # still mean a local function or a file-level definition
+                found = self._lexical(fid, scope, name)
+                if found is not None:
+                    return Resolution("local", found)
+                return self._by_name(name, self.methods, self.functions)
             return self._by_name(name, self.methods)
         binding = info.bindings.get(head)
         if binding is not None:
@@ -242,13 +255,39 @@ class Resolver:
                     found = self._member(container, name)
                     if found is not None:
                         return Resolution("import", found)
-        if not rest:
+        if not rest or sep != ".":
+            # `Type.f()` in this file; with paths also `ns::Type::f()`
             container = self.top.get((fid, head))
+            for part in rest.split(sep) if rest else ():
+                container = self._member(container, part) if container is not None else None
             if container is not None:
                 found = self._member(container, name)
                 if found is not None:
                     return Resolution("local", found)
+        if manifest is not None and manifest.module_separator != ".":
+            # `Shop::Cart.build()`, `Circle::unit()`: a type from a glob import or include
+            for module in info.wildcards:
+                container = self._definition_in(module, head, 0)
+                for part in rest.split(sep) if rest else ():
+                    container = self._member(container, part) if container is not None else None
+                if container is not None:
+                    found = self._member(container, name)
+                    if found is not None:
+                        return Resolution("import", found)
+        if kind == "call" and manifest is not None and manifest.module_separator != ".":
+            # in languages with paths (`geo::f()`, `shapes::unit()`) the receiver may
+            # name a module, so a free function may be meant as well as a method
+            return self._by_name(name, self.methods, self.functions)
         return self._by_name(name, self.methods if kind == "call" else self.types)
+
+    def _implicit_receiver(self, language: str) -> bool:
+        """Whether the language's queries give unqualified calls an implicit receiver."""
+        known = self.implicit.get(language)
+        if known is None:
+            query = self.registry.get(language).query
+            known = any("receiver" in query.pattern_settings(i) for i in range(query.pattern_count))
+            self.implicit[language] = known
+        return known
 
     def _lexical(self, fid: int, scope: int | None, name: str) -> int | None:
         while scope is not None:
@@ -272,7 +311,7 @@ class Resolver:
             # members declared apart from their type, in a same-named block (Rust `impl T`)
             key = (self.file_of[container], self.name_of[container])
             for other in self.same_name.get(key, ()):
-                if other != container:
+                if other != container and "impl" in (self.kind[other], self.kind[container]):
                     found = self.members.get((other, name))
                     if found is not None:
                         break
@@ -313,8 +352,8 @@ class Resolver:
         return None
 
     @staticmethod
-    def _by_name(name: str, table: dict[str, list[int]]) -> Resolution:
-        candidates = table.get(name, ())
+    def _by_name(name: str, table: dict[str, list[int]], *more: dict[str, list[int]]) -> Resolution:
+        candidates = [*table.get(name, ()), *(c for t in more for c in t.get(name, ()))]
         if len(candidates) == 1:
             return Resolution("unique", candidates[0], candidates=1)
         if candidates:
@@ -333,6 +372,7 @@ def resolve_all(conn: Connection, *, imports_changed: bool) -> tuple[int, int]:
     if imports_changed:
         # modules came or went: names once external or unknown may now be ours, and back
         conn.execute(
-            "UPDATE refs SET resolution = NULL WHERE resolution IN ('external', 'unresolved', 'import')"
+            "UPDATE refs SET resolution = NULL "
+            "WHERE resolution IN ('external', 'unresolved', 'import')"
         )
     return (n_imports, resolver.resolve_pending())
