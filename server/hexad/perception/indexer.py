@@ -165,6 +165,7 @@ class Indexer:
                 old is not None
                 and old[1] == entry.size
                 and old[2] == entry.mtime_ns
+                and old[3] is not None  # no hash: a run died before its references were in
                 and old[4] is None
             ):
                 summary.unchanged += 1
@@ -218,7 +219,9 @@ class Indexer:
             if stale:
                 conn.execute("UPDATE refs SET resolution = NULL")
             dirty = conn.execute("SELECT 1 FROM meta WHERE key = 'modules_changed'").fetchone()
-            resolve_all(conn, imports_changed=dirty is not None or stale)
+            resolver = resolve_all(
+                conn, imports_changed=dirty is not None or stale, keep=bool(writer.deferred)
+            )
             conn.execute("DELETE FROM meta WHERE key = 'modules_changed'")
             conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('indexed_at', datetime('now'))"
@@ -226,6 +229,10 @@ class Indexer:
             conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('extractor', ?)", (fingerprint,)
             )
+        while writer.deferred:
+            assert resolver is not None
+            with transaction(conn):
+                writer.flush_refs(resolver, BATCH_FILES)
         summary.phases["resolve"] = time.perf_counter() - resolving
         self._fill_counts(summary)
         summary.seconds = time.perf_counter() - started

@@ -61,6 +61,7 @@ class Resolver:
     def __init__(self, conn: Connection, registry: LanguageRegistry | None = None) -> None:
         self.conn = conn
         self.registry = registry or default_registry()
+        self._bindings_loaded = False
         self.modules = ModuleMap()
         self.files: dict[int, _FileInfo] = {}
         for fid, path, language, module in conn.execute(
@@ -144,7 +145,11 @@ class Resolver:
                     return f
         return files[0]
 
-    def _load_bindings(self) -> None:
+    def load_bindings(self) -> None:
+        """Read every file's import bindings (once); needed before ``resolve``."""
+        if self._bindings_loaded:
+            return
+        self._bindings_loaded = True
         for fid, source, name, alias, wildcard in self.conn.execute(
             "SELECT file_id, source, name, alias, wildcard FROM imports"
         ):
@@ -187,7 +192,7 @@ class Resolver:
         ).fetchall()
         if not rows:
             return 0
-        self._load_bindings()
+        self.load_bindings()
         updates = []
         for rid, fid, scope, name, kind, receiver in rows:
             res = self.resolve(fid, scope, name, kind, receiver)
@@ -361,18 +366,24 @@ class Resolver:
         return Resolution("unresolved")
 
 
-def resolve_all(conn: Connection, *, imports_changed: bool) -> tuple[int, int]:
-    """Resolve what is pending. Returns (imports resolved, references resolved)."""
+def resolve_all(conn: Connection, *, imports_changed: bool, keep: bool = False) -> Resolver | None:
+    """Resolve the pending imports and references.
+
+    Returns the resolver, ready for new references, when ``keep`` is set or when there was
+    work to do; None when nothing was pending.
+    """
     pending_refs = conn.execute("SELECT 1 FROM refs WHERE resolution IS NULL LIMIT 1").fetchone()
     pending_imports = conn.execute("SELECT 1 FROM imports WHERE resolved = 0 LIMIT 1").fetchone()
-    if not (pending_refs or pending_imports or imports_changed):
-        return (0, 0)
+    if not (pending_refs or pending_imports or imports_changed or keep):
+        return None
     resolver = Resolver(conn)
-    n_imports = resolver.resolve_imports(only_pending=not imports_changed)
+    resolver.resolve_imports(only_pending=not imports_changed)
     if imports_changed:
         # modules came or went: names once external or unknown may now be ours, and back
         conn.execute(
             "UPDATE refs SET resolution = NULL "
             "WHERE resolution IN ('external', 'unresolved', 'import')"
         )
-    return (n_imports, resolver.resolve_pending())
+    resolver.resolve_pending()
+    resolver.load_bindings()
+    return resolver

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from hexad.core.db import Connection
-from hexad.perception.facts import FileFacts
+from hexad.perception.facts import FileFacts, RefFact
+from hexad.perception.resolve import Resolver
 
 _UNCERTAIN = "('unique', 'ambiguous', 'unresolved')"
 
@@ -25,6 +26,8 @@ class FactWriter:
         ]
         self.touched_names: set[str] = set()
         self.module_set_changed = False
+        # files written whose references wait for every symbol of the run to be known
+        self.deferred: list[tuple[int, str, int, list[RefFact]]] = []
 
     def invalidate_file(self, file_id: int) -> None:
         """Mark pending every reference whose resolution may depend on this file."""
@@ -54,10 +57,13 @@ class FactWriter:
     def write(self, facts: FileFacts) -> int:
         conn = self.conn
         row = conn.execute("SELECT id, module FROM files WHERE path = ?", (facts.path,)).fetchone()
+        # A file whose references are still to come is stored without its hash: should the
+        # run die before they are written, the next run sees it as changed and redoes it.
+        defer = bool(facts.refs)
         values = (
             facts.language,
             facts.module,
-            facts.hash,
+            None if defer else facts.hash,
             facts.size,
             facts.mtime_ns,
             facts.line_count,
@@ -113,29 +119,37 @@ class FactWriter:
             ],
         )
         self.touched_names.update(s.name for s in facts.symbols)
-        conn.executemany(
-            "INSERT INTO refs(file_id, scope_id, name, kind, receiver, line, col, end_col) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            [
-                (
-                    file_id,
-                    base + r.scope if r.scope >= 0 else None,
-                    r.name,
-                    r.kind,
-                    r.receiver,
-                    r.line,
-                    r.col,
-                    r.end_col,
-                )
-                for r in facts.refs
-            ],
-        )
+        if defer:
+            self.deferred.append((int(file_id), facts.hash, base, facts.refs))
         conn.executemany(
             "INSERT INTO imports(file_id, source, name, alias, wildcard, line) "
             "VALUES (?,?,?,?,?,?)",
             [(file_id, i.source, i.name, i.alias, int(i.wildcard), i.line) for i in facts.imports],
         )
         return int(file_id)
+
+    def flush_refs(self, resolver: Resolver, max_files: int) -> int:
+        """Insert the references of up to ``max_files`` deferred files, already resolved,
+        and give those files their hashes; call inside a transaction."""
+        chunk, self.deferred = self.deferred[:max_files], self.deferred[max_files:]
+        rows = []
+        for file_id, _hash, base, refs in chunk:
+            for r in refs:
+                scope = base + r.scope if r.scope >= 0 else None
+                res = resolver.resolve(file_id, scope, r.name, r.kind, r.receiver)
+                rows.append(
+                    (file_id, scope, r.name, r.kind, r.receiver, r.line, r.col, r.end_col,
+                     res.target, res.module, res.kind, res.candidates)
+                )  # fmt: skip
+        self.conn.executemany(
+            "INSERT INTO refs(file_id, scope_id, name, kind, receiver, line, col, end_col, "
+            "target_id, target_module, resolution, candidates) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        self.conn.executemany(
+            "UPDATE files SET hash = ? WHERE id = ?", [(h, fid) for fid, h, _b, _r in chunk]
+        )
+        return len(rows)
 
     def finish(self) -> None:
         """Mark what this batch may have changed for the resolver, in the batch's transaction.
