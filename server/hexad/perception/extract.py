@@ -51,14 +51,15 @@ def extract(spec: LanguageSpec, source: bytes, facts: FileFacts, tree: Tree | No
     ref_nodes: dict[tuple[int, int], tuple[Node, str, str | None, str]] = {}
     export_names: set[str] = set()
     imports: list[ImportFact] = []
+    outer_keys = _outer_keys(spec.query)
     for pattern, caps in QueryCursor(spec.query).matches(root):
-        outer_kind = None
-        outer: Node | None = None
-        for key, nodes in caps.items():
-            if key.startswith(("definition.", "reference.")):
-                outer_kind, outer = key, nodes[0]
-                break
-        if outer is not None and outer_kind is not None:
+        outer_kind = outer_keys[pattern]
+        if outer_kind is None:  # learnt from the pattern's first match
+            outer_kind = outer_keys[pattern] = next(
+                (k for k in caps if k.startswith(("definition.", "reference."))), ""
+            )
+        if outer_kind:
+            outer = caps[outer_kind][0]
             names = caps.get("name")
             if not names:
                 continue
@@ -102,10 +103,21 @@ def extract(spec: LanguageSpec, source: bytes, facts: FileFacts, tree: Tree | No
     if facts.package and (facts.module is None or spec.manifest.imports == "package"):
         # languages whose files declare their package: the declaration wins over the path
         facts.module = facts.package
-    _build_symbols(spec, facts, sorted(defs.values(), key=_def_order), export_names)
+    _build_symbols(spec, facts, sorted(defs.values(), key=_def_order), export_names, source)
     _build_refs(facts, sorted(ref_nodes.values(), key=lambda r: r[0].start_byte))
     facts.imports = imports
     return tree
+
+
+_OUTER_KEYS: dict[int, list[str | None]] = {}
+
+
+def _outer_keys(query: Query) -> list[str | None]:
+    """Per pattern, its definition/reference capture ("" for none; None until seen)."""
+    keys = _OUTER_KEYS.get(id(query))
+    if keys is None:
+        keys = _OUTER_KEYS[id(query)] = [None] * query.pattern_count
+    return keys
 
 
 @lru_cache(maxsize=64)
@@ -171,7 +183,11 @@ def _count_errors(root: Node) -> int:
 
 
 def _build_symbols(
-    spec: LanguageSpec, facts: FileFacts, defs: list[_Def], export_names: set[str]
+    spec: LanguageSpec,
+    facts: FileFacts,
+    defs: list[_Def],
+    export_names: set[str],
+    source: bytes,
 ) -> None:
     manifest = spec.manifest
     containers = set(manifest.container_kinds)
@@ -216,7 +232,7 @@ def _build_symbols(
                 name_end_col=d.name_node.end_point[1]
                 if d.name_node.end_point[0] == d.name_node.start_point[0]
                 else d.name_node.start_point[1] + len(d.name_node.text or b""),
-                signature=_signature(d.node, kind),
+                signature=_signature(d.node, source),
                 doc=_doc(d),
                 exported=_exported(spec, d.node, name, parent_sym, export_names),
                 parent=parent,
@@ -267,17 +283,18 @@ def _neg(point: tuple[int, int]) -> tuple[int, int]:
     return (-point[0], -point[1])
 
 
-def _signature(node: Node, kind: str) -> str:
+def _signature(node: Node, source: bytes) -> str:
+    # slices of the file's bytes: node.text would copy a whole class body to read its header
     body = node.child_by_field_name("body")
-    source = node.text or b""
-    if body is not None and body.start_byte > node.start_byte:
-        base = node.start_byte
-        head = source[: body.start_byte - base]
+    base = node.start_byte
+    if body is not None and body.start_byte > base:
+        head = source[base : body.start_byte]
         for child in reversed(node.children):  # drop comments between header and body
             if child.start_byte < body.start_byte and "comment" in child.type:
                 head = head[: child.start_byte - base] + head[child.end_byte - base :]
     else:
-        head = source.split(b"\n", 1)[0]
+        end = source.find(b"\n", base, node.end_byte)
+        head = source[base : end if end >= 0 else node.end_byte]
     text = _WS.sub(" ", head.decode("utf-8", "replace")).strip()
     text = text.rstrip("{:= ").rstrip()
     if len(text) > _SIGNATURE_MAX:
