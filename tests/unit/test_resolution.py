@@ -181,3 +181,51 @@ def test_import_graph_and_external_packages(reader: IndexReader) -> None:
     assert set(deps.imported_by) == {"app/__init__.py", "app/cli.py"}
     assert deps.stdlib == ("json", "os")
     assert deps.external == ()
+
+
+def test_invalidation_is_narrow_for_body_edits_and_wide_for_new_names(
+    workspace: WriteWorkspace, indexed: Callable[[Path], Connection]
+) -> None:
+    from hexad.perception.indexer import extract_file
+    from hexad.perception.store import FactWriter
+
+    root = workspace(
+        {
+            "a.py": "def helper():\n    return 1\n\ndef run(x):\n    return x.process()\n",
+            "b.py": "from a import helper\n\ndef use():\n    return helper()\n",
+            "c.py": "def go(y):\n    return y.process() + y.other()\n",
+            "d.py": "class P:\n    def process(self):\n        pass\n\n"
+            "class Q:\n    def process(self):\n        pass\n",
+        }
+    )
+    conn = indexed(root)
+
+    def pending_after_rewrite(source: str) -> set[tuple[str, str]]:
+        (root / "a.py").write_text(source)
+        facts = extract_file(root, ("a.py", "python", 0, 0, None))
+        assert facts is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            writer = FactWriter(conn)
+            writer.write(facts)
+            writer.finish()
+            return {
+                (path, name)
+                for path, name in conn.execute(
+                    "SELECT f.path, r.name FROM refs r JOIN files f ON f.id = r.file_id "
+                    "WHERE r.resolution IS NULL"
+                )
+            }
+        finally:
+            conn.execute("ROLLBACK")
+
+    # a body edit: only the call that pointed at a.py's rewritten symbol rows
+    assert pending_after_rewrite(
+        "def helper():\n    return 2\n\ndef run(x):\n    return x.process()\n"
+    ) == {("b.py", "helper")}
+    # a new definition of an ambiguous name: every call of that name gets another look,
+    # and a new top-level name sends importers of a.py back to the resolver too
+    assert pending_after_rewrite(
+        "def helper():\n    return 1\n\ndef run(x):\n    return x.process()\n\n"
+        "class R:\n    def process(self):\n        pass\n"
+    ) == {("b.py", "helper"), ("c.py", "process")}

@@ -14,6 +14,7 @@ Every reference gets a resolution that says how it was decided, never a silent g
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hexad.core.db import Connection
@@ -81,10 +82,16 @@ class Resolver:
         self.functions: dict[str, list[int]] = {}
         self.methods: dict[str, list[int]] = {}
         self.types: dict[str, list[int]] = {}
-        namespaces: set[int] = set()  # module blocks at file level: C++ `namespace geo {}`
-        for sid, fid, pid, name, kind in conn.execute(
-            "SELECT id, file_id, parent_id, name, kind FROM symbols ORDER BY id"
-        ):
+        self.namespaces: set[int] = set()  # module blocks at file level: C++ `namespace geo {}`
+        self.symbols_of: dict[int, list[int]] = {}
+        self._add_symbols(
+            conn.execute("SELECT id, file_id, parent_id, name, kind FROM symbols ORDER BY id")
+        )
+
+    def _add_symbols(self, rows: Iterable[tuple[int, int, int | None, str, str]]) -> None:
+        """Add symbols, parents before children (ids are assigned in that order)."""
+        for sid, fid, pid, name, kind in rows:
+            self.symbols_of.setdefault(fid, []).append(sid)
             self.parent[sid] = pid
             self.kind[sid] = kind
             self.file_of[sid] = fid
@@ -94,16 +101,67 @@ class Resolver:
                 self.same_name.setdefault((fid, name), []).append(sid)
             else:
                 self.members.setdefault((pid, name), sid)
-                if pid in namespaces:  # what a namespace block holds, the file defines
+                if pid in self.namespaces:  # what a namespace block holds, the file defines
                     self.top.setdefault((fid, name), sid)
-            if kind == "module" and (pid is None or pid in namespaces):
-                namespaces.add(sid)
-            if kind == "method":
-                self.methods.setdefault(name, []).append(sid)
-            elif kind in CALLABLE_KINDS:
-                self.functions.setdefault(name, []).append(sid)
+            if kind == "module" and (pid is None or pid in self.namespaces):
+                self.namespaces.add(sid)
+            table = self._table_for(kind)
+            if table is not None:
+                table.setdefault(name, []).append(sid)
             if kind in TYPE_KINDS:
                 self.types.setdefault(name, []).append(sid)
+
+    def _table_for(self, kind: str) -> dict[str, list[int]] | None:
+        if kind == "method":
+            return self.methods
+        if kind in CALLABLE_KINDS:
+            return self.functions
+        return None
+
+    def _drop_symbols(self, fid: int) -> None:
+        for sid in self.symbols_of.pop(fid, ()):
+            name = self.name_of.pop(sid)
+            pid = self.parent.pop(sid)
+            kind = self.kind.pop(sid)
+            del self.file_of[sid]
+            self.namespaces.discard(sid)
+            if self.top.get((fid, name)) == sid:
+                del self.top[(fid, name)]
+            self.same_name.pop((fid, name), None)
+            if pid is not None and self.members.get((pid, name)) == sid:
+                del self.members[(pid, name)]
+            for table in (self._table_for(kind), self.types if kind in TYPE_KINDS else None):
+                if table is not None:
+                    entries = table.get(name)
+                    if entries is not None:
+                        entries.remove(sid)
+                        if not entries:
+                            del table[name]
+
+    def reload_file(self, fid: int) -> None:
+        """Bring one file's definitions and bindings up to date after it was rewritten.
+
+        Cheap enough to run on every keystroke; the module map is kept, so a change that
+        adds or removes files needs a fresh Resolver instead.
+        """
+        self._drop_symbols(fid)
+        self._add_symbols(
+            self.conn.execute(
+                "SELECT id, file_id, parent_id, name, kind FROM symbols WHERE file_id = ? "
+                "ORDER BY id",
+                (fid,),
+            )
+        )
+        info = self.files.get(fid)
+        if info is not None and self._bindings_loaded:
+            info.bindings.clear()
+            info.wildcards.clear()
+            self._bind(
+                self.conn.execute(
+                    "SELECT file_id, source, name, alias, wildcard FROM imports WHERE file_id = ?",
+                    (fid,),
+                )
+            )
 
     # -- imports -------------------------------------------------------------
 
@@ -150,9 +208,10 @@ class Resolver:
         if self._bindings_loaded:
             return
         self._bindings_loaded = True
-        for fid, source, name, alias, wildcard in self.conn.execute(
-            "SELECT file_id, source, name, alias, wildcard FROM imports"
-        ):
+        self._bind(self.conn.execute("SELECT file_id, source, name, alias, wildcard FROM imports"))
+
+    def _bind(self, rows: Iterable[tuple[int, str, str | None, str | None, int]]) -> None:
+        for fid, source, name, alias, wildcard in rows:
             info = self.files.get(fid)
             if info is None or info.language is None:
                 continue

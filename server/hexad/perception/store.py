@@ -7,6 +7,7 @@ its file imports this one) is marked pending, so the resolver revisits just thos
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from hexad.core.db import Connection
@@ -29,23 +30,50 @@ class FactWriter:
         # files written whose references wait for every symbol of the run to be known
         self.deferred: list[tuple[int, str, int, list[RefFact]]] = []
 
-    def invalidate_file(self, file_id: int) -> None:
-        """Mark pending every reference whose resolution may depend on this file."""
+    def invalidate_file(self, file_id: int, new: FileFacts | None = None) -> None:
+        """Mark pending every reference whose resolution may depend on this file.
+
+        References that pointed at its symbols always (their rows are replaced). With the
+        file's ``new`` facts at hand the rest is narrowed to what really changed: only
+        names whose number of definitions changed can flip other files' unique, ambiguous
+        or unresolved calls, and importers only need another look when the file's
+        top-level names or its own imports (re-exports) changed. An edit inside a
+        function body therefore invalidates almost nothing.
+        """
         conn = self.conn
-        self.touched_names.update(
-            r[0]
-            for r in conn.execute("SELECT DISTINCT name FROM symbols WHERE file_id = ?", (file_id,))
-        )
+        old_names = conn.execute(
+            "SELECT name, parent_id IS NULL, kind FROM symbols WHERE file_id = ?", (file_id,)
+        ).fetchall()
         conn.execute(
             "UPDATE refs SET resolution = NULL, target_id = NULL WHERE target_id IN "
             "(SELECT id FROM symbols WHERE file_id = ?)",
             (file_id,),
         )
-        conn.execute(
-            "UPDATE refs SET resolution = NULL WHERE file_id IN "
-            "(SELECT file_id FROM imports WHERE target_file_id = ?) AND resolution IS NOT NULL",
-            (file_id,),
-        )
+        if new is None:
+            self.touched_names.update(name for name, _top, _kind in old_names)
+            exports_changed = True
+        else:
+            before = Counter((name, kind) for name, _top, kind in old_names)
+            after = Counter((s.name, s.kind) for s in new.symbols)
+            self.touched_names.update(
+                k[0] for k in before.keys() | after.keys() if before[k] != after[k]
+            )
+            old_imports = Counter(
+                conn.execute(
+                    "SELECT source, name, alias, wildcard FROM imports WHERE file_id = ?",
+                    (file_id,),
+                ).fetchall()
+            )
+            new_imports = Counter((i.source, i.name, i.alias, int(i.wildcard)) for i in new.imports)
+            exports_changed = old_imports != new_imports or {
+                n for n, top, _k in old_names if top
+            } != {s.name for s in new.symbols if s.parent < 0}
+        if exports_changed:
+            conn.execute(
+                "UPDATE refs SET resolution = NULL WHERE file_id IN "
+                "(SELECT file_id FROM imports WHERE target_file_id = ?) AND resolution IS NOT NULL",
+                (file_id,),
+            )
 
     def remove(self, file_ids: Iterable[int]) -> None:
         for file_id in file_ids:
@@ -81,7 +109,7 @@ class FactWriter:
             file_id = row[0]
             if row[1] != facts.module:
                 self.module_set_changed = True
-            self.invalidate_file(file_id)
+            self.invalidate_file(file_id, facts)
             conn.execute("DELETE FROM refs WHERE file_id = ?", (file_id,))
             conn.execute("DELETE FROM imports WHERE file_id = ?", (file_id,))
             conn.execute("DELETE FROM symbols WHERE file_id = ?", (file_id,))
