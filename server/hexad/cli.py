@@ -347,6 +347,29 @@ def deps(path: str, workspace: str | None, refresh: bool, as_json: bool) -> None
         out.print(f"{label}: " + (", ".join(items) if items else "-"))
 
 
+@cli.command()
+@click.option("--tcp", "tcp", default=None, metavar="HOST:PORT", help="Serve on TCP (debugging).")
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None, help="Log here too.")
+def serve(tcp: str | None, log_file: str | None) -> None:
+    """Run the language server (stdio by default)."""
+    from hexad.lsp.server import build_server
+
+    if log_file:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+    logging.getLogger("hexad").setLevel(logging.INFO)
+    server = build_server()
+    try:
+        if tcp:
+            host, _, port = tcp.rpartition(":")
+            server.start_tcp(host or "127.0.0.1", int(port))
+        else:
+            server.start_io()
+    finally:
+        server.close()
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

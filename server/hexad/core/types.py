@@ -58,3 +58,40 @@ class ModuleDeps:
     imported_by: tuple[str, ...]  # workspace files importing this one
     external: tuple[str, ...]  # third-party packages
     stdlib: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in a file: relative to the workspace root, or absolute when outside it."""
+
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolTree:
+    symbol: Symbol
+    children: tuple[SymbolTree, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallGroup:
+    """Calls between two symbols: ``other`` is the caller (incoming) or callee (outgoing);
+    None stands for a module's top level. ``sites`` are the call expressions' names."""
+
+    other: Symbol | None
+    path: str
+    sites: tuple[Span, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HoverInfo:
+    symbol: Symbol | None
+    name: str
+    resolution: str | None  # how the reference under the cursor was resolved
+    candidates: int
+    callers: int  # certain call sites
+    possible_callers: int  # ambiguous call sites of the same name
+    callees: int
+    imported_by: tuple[str, ...]  # modules importing the defining file
+    external: str | None = None

@@ -162,3 +162,38 @@ def sniff(data: bytes) -> str | None:
     except UnicodeDecodeError as exc:
         return f"not UTF-8 (byte {exc.start})"
     return None
+
+
+class IgnoreMatcher:
+    """Answers "is this path ignored?" for single paths (file-watcher events), with every
+    .gitignore on the way and .git/info/exclude, cached per folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
+        self._exclude: tuple[str, ...] = ()
+        with suppress(OSError):
+            self._exclude = tuple(
+                (root / ".git" / "info" / "exclude").read_text("utf-8").splitlines()
+            )
+
+    def forget(self, rel_gitignore: str) -> None:
+        self._specs.pop(rel_gitignore.rpartition("/")[0], None)
+
+    def _spec(self, rel_dir: str) -> pathspec.GitIgnoreSpec | None:
+        if rel_dir not in self._specs:
+            directory = str(self.root / rel_dir) if rel_dir else str(self.root)
+            self._specs[rel_dir] = _load_ignore(directory, self._exclude if not rel_dir else ())
+        return self._specs[rel_dir]
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        parts = rel.split("/")
+        specs: list[tuple[str, pathspec.GitIgnoreSpec]] = []
+        for depth in range(len(parts)):
+            base = "/".join(parts[:depth])
+            if depth and _ignored(specs, base, True):
+                return True  # an ignored folder hides everything below it
+            spec = self._spec(base)
+            if spec is not None:
+                specs.append((base, spec))
+        return _ignored(specs, rel, is_dir)

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +125,14 @@ class Indexer:
         conn: Connection | None = None,
         registry: LanguageRegistry | None = None,
         workers: int | None = None,
+        overlay: Collection[str] = (),
+        between_batches: Callable[[], None] | None = None,
     ) -> None:
+        """``overlay``: paths whose rows come from open editor buffers, left as they are.
+        ``between_batches``: called after each committed batch (the live index uses it to
+        serve edits while a long run goes on)."""
+        self.overlay = frozenset(overlay)
+        self.between_batches = between_batches
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise WorkspaceError(f"not a directory: {root}")
@@ -151,6 +158,9 @@ class Indexer:
         seen: set[str] = set()
         for entry in walk(self.root, self.registry):
             seen.add(entry.path)
+            if entry.path in self.overlay:
+                summary.unchanged += 1
+                continue
             if isinstance(entry, Skipped):
                 summary.skipped.append((entry.path, entry.reason))
                 old = known.get(entry.path)
@@ -183,7 +193,7 @@ class Indexer:
 
         summary.phases["walk"] = time.perf_counter() - started
         writer = FactWriter(conn)
-        removed = [v[0] for p, v in known.items() if p not in seen]
+        removed = [v[0] for p, v in known.items() if p not in seen and p not in self.overlay]
         if removed or skipped:
             with transaction(conn):
                 writer.remove(removed)
@@ -281,6 +291,8 @@ class Indexer:
                 "UPDATE files SET mtime_ns = ? WHERE path = ?", [(m, p) for p, m in touched]
             )
             writer.finish()
+        if self.between_batches is not None:
+            self.between_batches()
 
     def _fill_counts(self, summary: IndexSummary) -> None:
         conn = self.conn

@@ -22,9 +22,6 @@ class FactWriter:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._next_symbol = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM symbols").fetchone()[
-            0
-        ]
         self.touched_names: set[str] = set()
         self.module_set_changed = False
         # files written whose references wait for every symbol of the run to be known
@@ -82,12 +79,17 @@ class FactWriter:
             self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
             self.module_set_changed = True
 
-    def write(self, facts: FileFacts) -> int:
+    def write(self, facts: FileFacts, *, defer_refs: bool = True) -> int:
+        """Replace the file's rows with ``facts``.
+
+        With ``defer_refs`` (the indexer's way) the references wait for ``flush_refs``;
+        without, they go in at once, pending, for the next ``resolve_all``.
+        """
         conn = self.conn
         row = conn.execute("SELECT id, module FROM files WHERE path = ?", (facts.path,)).fetchone()
         # A file whose references are still to come is stored without its hash: should the
         # run die before they are written, the next run sees it as changed and redoes it.
-        defer = bool(facts.refs)
+        defer = defer_refs and bool(facts.refs)
         values = (
             facts.language,
             facts.module,
@@ -118,8 +120,8 @@ class FactWriter:
                 "parse_errors=?, skip_reason=? WHERE id=?",
                 (*values, file_id),
             )
-        base = self._next_symbol
-        self._next_symbol += len(facts.symbols)
+        # ids are taken afresh for every file: others may write between two of ours
+        base = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM symbols").fetchone()[0]
         conn.executemany(
             "INSERT INTO symbols(id, file_id, parent_id, name, kind, qualname, start_line, "
             "start_col, end_line, end_col, name_line, name_col, name_end_col, signature, doc, "
@@ -149,6 +151,16 @@ class FactWriter:
         self.touched_names.update(s.name for s in facts.symbols)
         if defer:
             self.deferred.append((int(file_id), facts.hash, base, facts.refs))
+        elif facts.refs:
+            conn.executemany(
+                "INSERT INTO refs(file_id, scope_id, name, kind, receiver, line, col, end_col) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (file_id, base + r.scope if r.scope >= 0 else None, r.name, r.kind,
+                     r.receiver, r.line, r.col, r.end_col)
+                    for r in facts.refs
+                ],
+            )  # fmt: skip
         conn.executemany(
             "INSERT INTO imports(file_id, source, name, alias, wildcard, line) "
             "VALUES (?,?,?,?,?,?)",

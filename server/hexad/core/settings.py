@@ -1,0 +1,63 @@
+"""Settings a client sends (initializationOptions, workspace/didChangeConfiguration).
+
+An invalid value never stops the server: it is reported once, in one sentence, and
+replaced by its default; every valid value is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class IndexSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int | None = Field(default=None, ge=1, le=64, description="parsing processes")
+    watch: bool = Field(default=True, description="follow changes made outside the editor")
+    debounce_ms: int = Field(default=300, ge=0, le=60_000)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index: IndexSettings = IndexSettings()
+    jedi: bool = Field(default=True, description="ask jedi where the index is not certain")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_file: str | None = None
+
+
+def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
+    """Validate ``raw``; return the settings and one message per value that was replaced."""
+    if raw is None:
+        return Settings(), []
+    if not isinstance(raw, dict):
+        return Settings(), [f"settings must be an object, got {type(raw).__name__}; using defaults"]
+    data: dict[str, Any] = {k: v for k, v in raw.items() if k != "hexad"}
+    if isinstance(raw.get("hexad"), dict):  # the client may nest under its section name
+        data.update(raw["hexad"])
+    problems: list[str] = []
+    for _attempt in range(32):
+        try:
+            return Settings.model_validate(data), problems
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = [str(p) for p in error["loc"]]
+                name = ".".join(loc)
+                if error["type"] == "extra_forbidden":
+                    problems.append(f"unknown setting {name}; ignored")
+                else:
+                    problems.append(f"setting {name}: {error['msg']}; using the default")
+                _drop(data, loc)
+    return Settings(), [*problems, "settings could not be repaired; using defaults"]
+
+
+def _drop(data: dict[str, Any], loc: list[str]) -> None:
+    node: Any = data
+    for key in loc[:-1]:
+        if not isinstance(node, dict) or key not in node:
+            return
+        node = node[key]
+    if isinstance(node, dict):
+        node.pop(loc[-1], None)

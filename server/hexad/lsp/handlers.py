@@ -1,0 +1,267 @@
+"""Thin handlers: find the document, call a layer service, convert the answer.
+
+Handlers marked off-loop in the feature table run their service call in a worker thread
+(``asyncio.to_thread``), so a long request never blocks edits, and a cancelled request
+is answered as cancelled at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from lsprotocol import types
+
+from hexad.core.types import Span
+from hexad.lsp.server import HexadServer
+from hexad.perception.repomap import build_repo_map
+
+log = logging.getLogger(__name__)
+
+
+# -- lifecycle -----------------------------------------------------------------
+
+
+def initialize(ls: HexadServer, params: types.InitializeParams) -> None:
+    ls.configure(params.initialization_options)
+    ls.start_workspace(params)
+
+
+def initialized(ls: HexadServer, params: types.InitializedParams) -> None:
+    ls.open_index()
+
+
+def did_change_configuration(ls: HexadServer, params: types.DidChangeConfigurationParams) -> None:
+    ls.configure(params.settings)
+
+
+def shutdown(ls: HexadServer, params: None) -> None:
+    ls.close()
+
+
+# -- documents -------------------------------------------------------------------
+
+
+def did_open(ls: HexadServer, params: types.DidOpenTextDocumentParams) -> None:
+    if ls.live is None or ls.converter is None:
+        return
+    path = ls.converter.path_from_lsp(params.text_document.uri)
+    if path is not None:
+        ls.live.open(path, params.text_document.text, params.text_document.version)
+
+
+def did_change(ls: HexadServer, params: types.DidChangeTextDocumentParams) -> None:
+    if ls.live is None or ls.converter is None:
+        return
+    path = ls.converter.path_from_lsp(params.text_document.uri)
+    if path is None:
+        return
+    edits = [ls.converter.text_edit_from_lsp(c) for c in params.content_changes]
+    ls.live.change(path, params.text_document.version, edits)
+
+
+def did_close(ls: HexadServer, params: types.DidCloseTextDocumentParams) -> None:
+    if ls.live is None or ls.converter is None:
+        return
+    path = ls.converter.path_from_lsp(params.text_document.uri)
+    if path is not None:
+        ls.live.close(path)
+
+
+# -- navigation ------------------------------------------------------------------
+
+
+def _ready(ls: HexadServer, uri: str) -> str | None:
+    """The document's workspace path once its latest edits are indexed, else None."""
+    if ls.live is None or ls.converter is None:
+        return None
+    path = ls.converter.path_from_lsp(uri)
+    if path is None:
+        return None
+    ls.live.wait_for(path)
+    return path
+
+
+async def document_symbol(
+    ls: HexadServer, params: types.DocumentSymbolParams
+) -> list[types.DocumentSymbol]:
+    def work() -> list[types.DocumentSymbol]:
+        path = _ready(ls, params.text_document.uri)
+        if path is None or ls.navigator is None or ls.converter is None:
+            return []
+        return [ls.converter.lsp_document_symbol(t) for t in ls.navigator.document_symbols(path)]
+
+    return await asyncio.to_thread(work)
+
+
+async def workspace_symbol(
+    ls: HexadServer, params: types.WorkspaceSymbolParams
+) -> list[types.WorkspaceSymbol]:
+    def work() -> list[types.WorkspaceSymbol]:
+        if ls.navigator is None or ls.converter is None or ls.live is None:
+            return []
+        found = ls.navigator.workspace_symbols(params.query, ls.live.generation)
+        return [ls.converter.lsp_workspace_symbol(s) for s in found]
+
+    return await asyncio.to_thread(work)
+
+
+def _at(ls: HexadServer, uri: str, position: types.Position) -> tuple[str, int, int] | None:
+    path = _ready(ls, uri)
+    if path is None or ls.converter is None:
+        return None
+    line, col = ls.converter.position_from_lsp(path, position)
+    return path, line, col
+
+
+async def definition(ls: HexadServer, params: types.DefinitionParams) -> list[types.Location]:
+    def work() -> list[types.Location]:
+        at = _at(ls, params.text_document.uri, params.position)
+        if at is None or ls.navigator is None or ls.converter is None:
+            return []
+        return [ls.converter.lsp_location(loc) for loc in ls.navigator.definition(*at)]
+
+    return await asyncio.to_thread(work)
+
+
+async def references(ls: HexadServer, params: types.ReferenceParams) -> list[types.Location]:
+    def work() -> list[types.Location]:
+        at = _at(ls, params.text_document.uri, params.position)
+        if at is None or ls.navigator is None or ls.converter is None:
+            return []
+        found = ls.navigator.references(*at, params.context.include_declaration)
+        return [ls.converter.lsp_location(loc) for loc in found]
+
+    return await asyncio.to_thread(work)
+
+
+async def hover(ls: HexadServer, params: types.HoverParams) -> types.Hover | None:
+    def work() -> types.Hover | None:
+        at = _at(ls, params.text_document.uri, params.position)
+        if at is None or ls.navigator is None or ls.converter is None:
+            return None
+        info = ls.navigator.hover(*at)
+        if info is None:
+            return None
+        path, line, col = at
+        word = ls.navigator.word_at(path, line, col)
+        span = Span(line, word[1], line, word[2]) if word else None
+        return ls.converter.lsp_hover(info, path, span)
+
+    return await asyncio.to_thread(work)
+
+
+async def prepare_call_hierarchy(
+    ls: HexadServer, params: types.CallHierarchyPrepareParams
+) -> list[types.CallHierarchyItem] | None:
+    def work() -> list[types.CallHierarchyItem] | None:
+        at = _at(ls, params.text_document.uri, params.position)
+        if at is None or ls.navigator is None or ls.converter is None:
+            return None
+        sym = ls.navigator.symbol_at(*at)
+        return [ls.converter.lsp_call_hierarchy_item(sym)] if sym is not None else None
+
+    return await asyncio.to_thread(work)
+
+
+def _item_id(item: types.CallHierarchyItem) -> int | None:
+    data = item.data
+    if isinstance(data, dict) and isinstance(data.get("id"), int):
+        return int(data["id"])
+    return None
+
+
+async def incoming_calls(
+    ls: HexadServer, params: types.CallHierarchyIncomingCallsParams
+) -> list[types.CallHierarchyIncomingCall]:
+    def work() -> list[types.CallHierarchyIncomingCall]:
+        symbol_id = _item_id(params.item)
+        if symbol_id is None or ls.navigator is None or ls.converter is None:
+            return []
+        return [ls.converter.lsp_incoming(g) for g in ls.navigator.incoming_calls(symbol_id)]
+
+    return await asyncio.to_thread(work)
+
+
+async def outgoing_calls(
+    ls: HexadServer, params: types.CallHierarchyOutgoingCallsParams
+) -> list[types.CallHierarchyOutgoingCall]:
+    def work() -> list[types.CallHierarchyOutgoingCall]:
+        symbol_id = _item_id(params.item)
+        if symbol_id is None or ls.navigator is None or ls.converter is None:
+            return []
+        converted = (ls.converter.lsp_outgoing(g) for g in ls.navigator.outgoing_calls(symbol_id))
+        return [c for c in converted if c is not None]
+
+    return await asyncio.to_thread(work)
+
+
+# -- commands --------------------------------------------------------------------
+
+
+def _arg(args: Any, key: str, default: Any) -> Any:
+    if isinstance(args, list) and args and isinstance(args[0], dict):
+        return args[0].get(key, default)
+    return default
+
+
+async def repo_map(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.repoMap`` [{tokens?: int, focus?: [path or symbol name]}]."""
+
+    def work() -> dict[str, Any]:
+        if ls.live is None:
+            return {"map": "", "tokens": 0}
+        tokens = _arg(list(args), "tokens", 1024)
+        focus = _arg(list(args), "focus", [])
+        if not isinstance(tokens, int) or tokens < 16:
+            raise ValueError("hexad.repoMap: tokens must be an integer >= 16")
+        if not isinstance(focus, list) or not all(isinstance(f, str) for f in focus):
+            raise ValueError("hexad.repoMap: focus must be a list of paths or names")
+        conn = ls.live.reader().conn
+        paths = {r[0] for r in conn.execute("SELECT path FROM files")}
+        result = build_repo_map(
+            conn,
+            tokens,
+            [f for f in focus if f in paths],
+            [f for f in focus if f not in paths],
+            use_cache=False,
+        )
+        return {"map": result.text, "tokens": result.tokens, "files": result.files}
+
+    return await asyncio.to_thread(work)
+
+
+async def reindex(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.reindex``: refresh from disk now; answers with the run's summary."""
+    if ls.live is None:
+        return {"error": "no workspace"}
+    summary = await asyncio.wrap_future(ls.live.refresh())
+    data = asdict(summary)
+    data["skipped"] = [{"path": p, "reason": r} for p, r in summary.skipped]
+    return data
+
+
+def index_status(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.indexStatus``: whether indexing runs, and what the index holds."""
+    if ls.live is None:
+        return {"state": "no workspace"}
+    conn = ls.live.reader().conn
+    counts = {
+        "files": conn.execute("SELECT COUNT(*) FROM files WHERE skip_reason IS NULL").fetchone()[0],
+        "symbols": conn.execute("SELECT COUNT(*) FROM symbols").fetchone()[0],
+        "references": conn.execute("SELECT COUNT(*) FROM refs").fetchone()[0],
+        "skipped": conn.execute(
+            "SELECT COUNT(*) FROM files WHERE skip_reason IS NOT NULL"
+        ).fetchone()[0],
+    }
+    last = ls.live.last_summary
+    return {
+        "state": "indexing" if ls.live.indexing else "ready",
+        "root": str(ls.live.root),
+        "openDocuments": sorted(ls.live.docs),
+        "generation": ls.live.generation,
+        "lastRunSeconds": round(last.seconds, 3) if last else None,
+        **counts,
+    }

@@ -1,0 +1,147 @@
+"""The Hexad language server: state, lifecycle, and registration from the feature table."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from hexad import __version__
+from hexad.core.settings import Settings, parse_settings
+from hexad.lsp.convert import Converter
+from hexad.perception.live import LiveIndex
+from hexad.perception.navigation import Navigator
+
+log = logging.getLogger(__name__)
+
+
+class HexadServer(LanguageServer):
+    """One workspace per server; the index lives in ``live``, navigation in ``navigator``."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "hexad", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+        )
+        self.settings = Settings()
+        self.root: Path | None = None
+        self.live: LiveIndex | None = None
+        self.navigator: Navigator | None = None
+        self.converter: Converter | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._progress_token: str | None = None
+        self._progress_supported = False
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def configure(self, raw: Any) -> None:
+        settings, problems = parse_settings(raw)
+        self.settings = settings
+        logging.getLogger("hexad").setLevel(settings.log_level.upper())
+        if self.navigator is not None:
+            self.navigator.use_jedi = settings.jedi
+        if problems:
+            for problem in problems:
+                log.warning("%s", problem)
+            first = problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            self.window_show_message(
+                types.ShowMessageParams(types.MessageType.Warning, f"Hexad: {first}")
+            )
+
+    def start_workspace(self, params: types.InitializeParams) -> None:
+        uri = params.root_uri
+        if uri is None and params.workspace_folders:
+            uri = params.workspace_folders[0].uri
+        fs_path = to_fs_path(uri) if uri else params.root_path
+        if not fs_path or not Path(fs_path).is_dir():
+            log.warning("no workspace folder: navigation answers only for open files")
+            return
+        self.root = Path(fs_path).resolve()
+        capabilities = params.capabilities
+        self._progress_supported = bool(
+            capabilities.window and capabilities.window.work_done_progress
+        )
+
+    def open_index(self) -> None:
+        """Create the live index and start the first refresh (called once initialized)."""
+        if self.root is None or self.live is not None:
+            return
+        self.loop = asyncio.get_running_loop()
+        live = LiveIndex(
+            self.root,
+            workers=self.settings.index.workers,
+            debounce=self.settings.index.debounce_ms / 1000,
+            listener=self._on_index_event,
+        )
+        self.live = live
+        encoding = str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
+        self.converter = Converter(self.root, encoding, live.line)
+        self.navigator = Navigator(
+            self.root, live.reader, live.line, live.text, use_jedi=self.settings.jedi
+        )
+        live.refresh()
+        if self.settings.index.watch:
+            try:
+                live.watch()
+            except OSError as exc:  # inotify limits, unsupported file systems
+                log.warning("cannot watch %s for changes: %s", self.root, exc)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.close_all()
+            self.live = None
+
+    # -- index events (from the writer thread) ---------------------------------
+
+    def _on_index_event(self, event: str, data: dict[str, Any]) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._handle_index_event, event, data)
+
+    def _handle_index_event(self, event: str, data: dict[str, Any]) -> None:
+        if event == "indexing" and self._progress_supported and self._progress_token is None:
+            token = self._progress_token = f"hexad-index-{uuid.uuid4().hex[:8]}"
+            self.work_done_progress.create(token)
+            self.work_done_progress.begin(
+                token, types.WorkDoneProgressBegin(title="Hexad: indexing", percentage=0)
+            )
+        elif event == "progress" and self._progress_token is not None:
+            done, total = data["done"], data["total"]
+            pct = int(100 * done / total) if total else 100
+            self.work_done_progress.report(
+                self._progress_token,
+                types.WorkDoneProgressReport(message=f"{done}/{total} files", percentage=pct),
+            )
+        elif event == "indexed":
+            summary = data["summary"]
+            if self._progress_token is not None:
+                self.work_done_progress.end(
+                    self._progress_token,
+                    types.WorkDoneProgressEnd(
+                        message=f"{summary.files} files, {summary.symbols} symbols "
+                        f"in {summary.seconds:.1f} s"
+                    ),
+                )
+                self._progress_token = None
+            stats = {"files": summary.files, "symbols": summary.symbols}
+            self.protocol.notify("hexad/indexed", {**stats, "seconds": round(summary.seconds, 3)})
+        elif event == "document":
+            self.protocol.notify("hexad/documentIndexed", data)
+        elif event == "error":
+            self.window_show_message(
+                types.ShowMessageParams(types.MessageType.Error, data["message"])
+            )
+
+
+def build_server() -> HexadServer:
+    from hexad.lsp.features import register
+
+    server = HexadServer()
+    register(server)
+    return server
