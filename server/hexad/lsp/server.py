@@ -36,6 +36,7 @@ class HexadServer(LanguageServer):
         self.loop: asyncio.AbstractEventLoop | None = None
         self._progress_token: str | None = None
         self._progress_supported = False
+        self._log_file: str | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -43,6 +44,17 @@ class HexadServer(LanguageServer):
         settings, problems = parse_settings(raw)
         self.settings = settings
         logging.getLogger("hexad").setLevel(settings.log_level.upper())
+        if settings.log_file and settings.log_file != self._log_file:
+            try:
+                handler = logging.FileHandler(settings.log_file, encoding="utf-8")
+            except OSError as exc:
+                problems.append(f"setting log_file: cannot open {settings.log_file}: {exc}")
+            else:
+                handler.setFormatter(
+                    logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+                )
+                logging.getLogger().addHandler(handler)
+                self._log_file = settings.log_file
         if self.navigator is not None:
             self.navigator.use_jedi = settings.jedi
         if problems:

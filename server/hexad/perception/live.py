@@ -288,6 +288,8 @@ class LiveIndex:
             def on_any_event(self, event: FileSystemEvent) -> None:
                 if event.event_type in ("opened", "closed", "closed_no_write"):
                     return
+                if event.is_directory and event.event_type == "modified":
+                    return  # a folder's listing changed: its files' own events say how
                 paths = [event.src_path, getattr(event, "dest_path", "") or ""]
                 if any(live._relevant(os.fsdecode(p)) for p in paths if p):
                     live._debounced_refresh()
