@@ -96,12 +96,19 @@ class HexadServer(LanguageServer):
         self.navigator = Navigator(
             self.root, live.reader, live.line, live.text, use_jedi=self.settings.jedi
         )
-        live.refresh()
+        first = live.refresh()
         if self.settings.index.watch:
-            try:
-                live.watch()
-            except OSError as exc:  # inotify limits, unsupported file systems
-                log.warning("cannot watch %s for changes: %s", self.root, exc)
+            # Watch once the first index is in: its bulk writes would only flood the
+            # watcher. A second (warm, cheap) refresh catches what changed meanwhile.
+            first.add_done_callback(lambda _f: self._start_watching(live))
+
+    def _start_watching(self, live: LiveIndex) -> None:
+        try:
+            live.watch()
+        except OSError as exc:  # inotify limits, unsupported file systems
+            log.warning("cannot watch %s for changes: %s", live.root, exc)
+            return
+        live.refresh()
 
     def close(self) -> None:
         if self.live is not None:

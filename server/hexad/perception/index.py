@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 
@@ -37,6 +38,20 @@ def symbol_from_row(row: Sequence[object]) -> Symbol:
     )
 
 
+def _boundaries(name: str) -> list[int]:
+    """Where words start in an identifier: after _ - . and at camelCase humps."""
+    starts = []
+    prev = ""
+    for i, ch in enumerate(name):
+        if ch in "_-.$":
+            prev = ch
+            continue
+        if i == 0 or prev in "_-.$" or (ch.isupper() and (prev.islower() or prev.isdigit())):
+            starts.append(i)
+        prev = ch
+    return starts
+
+
 def fuzzy_score(query: str, name: str) -> float:
     """How well ``name`` matches what a user typed; 0 means no match.
 
@@ -52,13 +67,13 @@ def fuzzy_score(query: str, name: str) -> float:
         return 95.0
     if n.startswith(q):
         return 80.0 - min(len(n) - len(q), 30) * 0.2
-    words = [w for w in _BOUNDARY.split(name) if w]
-    initials = "".join(w[0] for w in words).lower()
+    starts = _boundaries(name)
+    initials = "".join(n[i] for i in starts)
     if len(q) > 1 and initials.startswith(q):
         return 65.0
     pos = n.find(q)
     if pos >= 0:
-        at_boundary = any(n.startswith(q, len("".join(words[:i]))) for i in range(len(words)))
+        at_boundary = any(n.startswith(q, i) for i in starts)
         return (58.0 if at_boundary else 50.0) - min(pos, 20) * 0.2
     # subsequence, rewarding tight matches
     i = 0
@@ -73,6 +88,43 @@ def fuzzy_score(query: str, name: str) -> float:
         last = j
         i = j + 1
     return max(1.0, 30.0 - gaps * 0.5)
+
+
+class NameMatcher:
+    """Ranks a fixed set of names against queries; built once per index generation.
+
+    A regular expression over all names joined in one string finds the candidates at C
+    speed (every query character in order, within one name); only those are scored.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = sorted(set(names), key=str.lower)
+        lowered = [n.lower() for n in self.names]
+        self._lowered = lowered
+        self._blob = "\n".join(lowered)
+        self._starts: list[int] = []
+        offset = 0
+        for n in lowered:
+            self._starts.append(offset)
+            offset += len(n) + 1
+
+    def match(self, query: str, limit: int) -> list[tuple[float, str]]:
+        if not query:
+            return [(1.0, n) for n in self.names[:limit]]
+        q = query.lower()
+        candidates: Iterable[int]
+        if len(q) == 1:  # one character: names that start with it
+            lo = bisect.bisect_left(self._lowered, q)
+            candidates = range(lo, bisect.bisect_left(self._lowered, q + "\uffff"))
+        else:
+            pattern = re.compile("[^\n]*?".join(map(re.escape, q)))
+            candidates = {
+                bisect.bisect_right(self._starts, m.start()) - 1
+                for m in pattern.finditer(self._blob)
+            }
+        scored = [(fuzzy_score(query, self.names[i]), self.names[i]) for i in candidates]
+        scored.sort(key=lambda t: (-t[0], len(t[1]), t[1]))
+        return [t for t in scored[:limit] if t[0] > 0]
 
 
 class IndexReader:
@@ -100,11 +152,8 @@ class IndexReader:
         kinds = tuple(kinds or ())
         if "." in query or "::" in query:
             return self._search_qualified(query, limit, kinds)
-        names = [r[0] for r in self.conn.execute("SELECT DISTINCT name FROM symbols")]
-        scored = sorted(
-            ((fuzzy_score(query, n), n) for n in names), key=lambda t: (-t[0], len(t[1]), t[1])
-        )
-        top = [(s, n) for s, n in scored[: limit * 4] if s > 0]
+        matcher = NameMatcher(r[0] for r in self.conn.execute("SELECT DISTINCT name FROM symbols"))
+        top = matcher.match(query, limit * 4)
         results: list[tuple[Symbol, float]] = []
         score_of = {n: s for s, n in top}
         for chunk_start in range(0, len(top), 500):

@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -152,6 +153,8 @@ class LiveIndex:
         self._readers_lock = threading.Lock()
         self.docs: dict[str, LiveDocument] = {}
         self._docs_lock = threading.Lock()
+        self._lines: OrderedDict[str, tuple[tuple[int, int], list[bytes]]] = OrderedDict()
+        self._lines_lock = threading.Lock()
         self._jobs: queue.Queue[tuple[str, Any, Future[Any] | None]] = queue.Queue()
         self._dirty: set[str] = set()
         self._waiters: dict[str, list[tuple[int, Future[None]]]] = {}
@@ -196,14 +199,32 @@ class LiveIndex:
         if doc is not None:
             with doc.lock:
                 return doc.line(line)
+        lines = self._disk_lines(relpath)
+        return lines[line].rstrip(b"\r") if 0 <= line < len(lines) else b""
+
+    def _disk_lines(self, relpath: str) -> list[bytes]:
+        """A file's lines, cached until its size or mtime changes (conversions of many
+        results in one file read it once)."""
+        path = self.root / relpath
         try:
-            with open(self.root / relpath, "rb") as f:
-                for i, raw in enumerate(f):
-                    if i == line:
-                        return raw.rstrip(b"\r\n")
+            st = path.stat()
         except OSError:
-            pass
-        return b""
+            return []
+        key = (st.st_mtime_ns, st.st_size)
+        with self._lines_lock:
+            cached = self._lines.get(relpath)
+            if cached is not None and cached[0] == key:
+                self._lines.move_to_end(relpath)
+                return cached[1]
+        try:
+            lines = path.read_bytes().split(b"\n")
+        except OSError:
+            return []
+        with self._lines_lock:
+            self._lines[relpath] = (key, lines)
+            while len(self._lines) > 256:
+                self._lines.popitem(last=False)
+        return lines
 
     def text(self, relpath: str) -> str | None:
         doc = self.docs.get(relpath)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hexad.core.types import CallGroup, HoverInfo, Location, Span, Symbol, SymbolTree
-from hexad.perception.index import IndexReader, fuzzy_score, symbol_from_row
+from hexad.perception.index import IndexReader, NameMatcher, symbol_from_row
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Navigator:
         self.line_of = line_of
         self.text_of = text_of
         self.use_jedi = use_jedi
-        self._names: tuple[int, list[str]] | None = None
+        self._names: tuple[int, NameMatcher] | None = None
 
     @property
     def reader(self) -> IndexReader:
@@ -72,19 +72,24 @@ class Navigator:
     def workspace_symbols(self, query: str, generation: int, limit: int = 100) -> list[Symbol]:
         """Fuzzy, ranked; the name list is cached per index generation."""
         if self._names is None or self._names[0] != generation:
-            names = [r[0] for r in self.reader.conn.execute("SELECT DISTINCT name FROM symbols")]
-            self._names = (generation, names)
-        names = self._names[1]
-        scored = [(fuzzy_score(query, n), n) for n in names] if query else [(1.0, n) for n in names]
-        top = sorted((t for t in scored if t[0] > 0), key=lambda t: (-t[0], len(t[1]), t[1]))
-        wanted = [n for _s, n in top[: limit * 2]]
+            names = (r[0] for r in self.reader.conn.execute("SELECT DISTINCT name FROM symbols"))
+            self._names = (generation, NameMatcher(names))
+        top = self._names[1].match(query, limit * 2)
+        wanted = [n for _s, n in top]
         if not wanted:
             return []
-        score = {n: s for s, n in top[: limit * 2]}
-        rows = self.reader.conn.execute(
-            f"{_SYMBOL_SQL} WHERE s.name IN ({','.join('?' * len(wanted))})", wanted
-        ).fetchall()
-        found = [symbol_from_row(r) for r in rows]
+        score = {n: s for s, n in top}
+        found: list[Symbol] = []
+        conn = self.reader.conn
+        for name in wanted:  # best names first, so common names cannot crowd the answer out
+            rows = conn.execute(
+                f"{_SYMBOL_SQL} WHERE s.name = ? ORDER BY s.exported DESC, length(s.qualname) "
+                "LIMIT ?",
+                (name, limit),
+            ).fetchall()
+            found.extend(symbol_from_row(r) for r in rows)
+            if len(found) >= limit * 2:
+                break
         found.sort(
             key=lambda s: (
                 -(score[s.name] + (3 if s.exported else 0) + (1 if s.kind in CALLABLE else 0)),
