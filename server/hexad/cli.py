@@ -370,6 +370,228 @@ def serve(tcp: str | None, log_file: str | None) -> None:
         server.close()
 
 
+# ---------------------------------------------------------------------------------------
+# hexad policy: governance (imported lazily: `hexad index` need not load pydantic models)
+
+
+def _policy_root(workspace: str | None) -> Path:
+    """``-w``, else the nearest folder with a ``.hexad/`` above the current one, else it."""
+    if workspace:
+        return Path(workspace).resolve()
+    start = Path.cwd().resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".hexad").is_dir():
+            return folder
+    return start
+
+
+def _shown(file: str) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    try:
+        return Path(file).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return file
+
+
+@cli.group()
+def policy() -> None:
+    """Governance: check policy files, explain a decision, print the schema, read the ledger."""
+
+
+@policy.command("check")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@workspace_option
+@json_option
+def policy_check(files: tuple[str, ...], workspace: str | None, as_json: bool) -> None:
+    """Validate the policy files in force (and FILES, as workspace files on top).
+
+    Prints `file:line:col: severity: field: message`; exits 1 when any file has an error.
+    """
+    from hexad.governance.loader import load
+
+    result = load(_policy_root(workspace), extra=[Path(f) for f in files])
+    issues = sorted(
+        (i for found in result.issues.values() for i in found),
+        key=lambda i: (i.file, i.span.line, i.span.col),
+    )
+    errors = [i for i in issues if i.severity == "error"]
+    if as_json:
+        _emit_json(
+            {
+                "ok": not errors,
+                "files": list(result.used),
+                "issues": [i.to_json() for i in issues],
+            }
+        )
+    else:
+        for issue in issues:
+            click.echo(issue.format(_shown(issue.file)))
+        warnings = len(issues) - len(errors)
+        err.print(
+            f"{len(result.used)} policy file{'s' if len(result.used) != 1 else ''} in force, "
+            f"{len(errors)} error{'s' if len(errors) != 1 else ''}, "
+            f"{warnings} warning{'s' if warnings != 1 else ''}",
+            highlight=False,
+        )
+    if errors:
+        raise SystemExit(1)
+
+
+@policy.command("explain")
+@click.option(
+    "--action",
+    "action_json",
+    required=True,
+    metavar="JSON",
+    help='The action, e.g. \'{"kind":"edit","paths":["src/a.py"],"files_touched":3}\'.',
+)
+@workspace_option
+@json_option
+def policy_explain(action_json: str, workspace: str | None, as_json: bool) -> None:
+    """Dry run: which rules match ACTION, the effect, and the budget left. Records nothing."""
+    from pydantic import ValidationError
+
+    from hexad.governance.engine import Engine
+    from hexad.governance.ledger import Ledger, format_amount
+    from hexad.governance.loader import load
+    from hexad.governance.model import Action
+
+    try:
+        action = Action.model_validate_json(action_json)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in error["loc"]) or "action"
+            err.print(f"[red]--action[/] {where}: {error['msg']}", highlight=False)
+        raise SystemExit(2) from None
+    root = _policy_root(workspace)
+    result = load(root)
+    for issue in result.errors:
+        err.print(
+            f"[yellow]policy file left out:[/] {issue.format(_shown(issue.file))}", highlight=False
+        )
+    ledger = Ledger(connect(database_path(root))) if database_path(root).exists() else None
+    try:
+        decision = Engine(result.policy, root, ledger=ledger).explain(action)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    if as_json:
+        _emit_json({**decision.to_json(), "files": list(result.policy.files)})
+        return
+    colour = {"allow": "green", "require_approval": "yellow", "escalate": "magenta"}.get(
+        decision.effect, "red"
+    )
+    out.print(f"effect: [bold {colour}]{decision.effect}[/]", highlight=False)
+    if not decision.reasons:
+        out.print("no rule matches this action", highlight=False)
+    for reason in decision.reasons:
+        source = f"  [dim]{reason.source}[/]" if reason.source else ""
+        out.print(
+            f"  {reason.effect:<16} [bold]{reason.rule}[/]: {reason.why}{source}", highlight=False
+        )
+    out.print("budgets:", highlight=False)
+    for state in decision.budget_state:
+        if state.limit is None:
+            out.print(f"  {state.name:<25} no limit", highlight=False)
+            continue
+        mark = " [red]exceeded[/]" if state.exceeded else ""
+        asked = f", this action {format_amount(state.requested)}" if state.requested else ""
+        out.print(
+            f"  {state.name:<25} {format_amount(state.remaining or 0)} of "
+            f"{format_amount(state.limit)} left{asked}{mark}",
+            highlight=False,
+        )
+    if decision.route is not None:
+        r = decision.route.route
+        model = f" ({r.model})" if r.model else ""
+        fallbacks = f", then {', '.join(r.fallbacks)}" if r.fallbacks else ""
+        task = decision.route.task or "default"
+        out.print(f"route: {task} → {r.engine}{model}{fallbacks}", highlight=False)
+    esc = result.policy.escalation
+    if decision.escalation is not None:
+        out.print(
+            f"escalation: confidence {action.confidence:g} → {decision.escalation} "
+            f"(proceed at ≥ {esc.proceed_at:g}, escalate below {esc.escalate_below:g})",
+            highlight=False,
+        )
+
+
+@policy.command("schema")
+@click.option("--write", is_flag=True, help="Write it to policies/schema.json.")
+@click.option("--check", is_flag=True, help="Exit 1 when policies/schema.json is out of date.")
+@json_option
+def policy_schema(write: bool, check: bool, as_json: bool) -> None:
+    """The JSON Schema of policy files, generated from the pydantic models."""
+    from hexad.core.resources import data_dir
+    from hexad.governance.model import policy_schema_text
+
+    text = policy_schema_text()
+    target = data_dir("policies") / "schema.json"
+    if write:
+        target.write_text(text, encoding="utf-8")
+        err.print(f"wrote {_shown(str(target))}", highlight=False)
+        return
+    if check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            err.print(
+                f"{_shown(str(target))} is out of date: run `hexad policy schema --write`",
+                highlight=False,
+            )
+            raise SystemExit(1)
+        err.print(f"{_shown(str(target))} is up to date", highlight=False)
+        return
+    click.echo(text, nl=False)
+
+
+@policy.command("ledger")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option("--task", "task_id", default=None, help="Only this task's entries.")
+@workspace_option
+@json_option
+def policy_ledger(limit: int, task_id: str | None, workspace: str | None, as_json: bool) -> None:
+    """The audit ledger: the latest decisions and spends, oldest first."""
+    from datetime import datetime
+
+    from hexad.governance.ledger import Ledger, format_amount
+
+    root = _policy_root(workspace)
+    if not database_path(root).exists():
+        if as_json:
+            _emit_json([])
+        else:
+            err.print(f"no ledger yet in {root}", highlight=False)
+        return
+    ledger = Ledger(connect(database_path(root)))
+    try:
+        entries = ledger.entries(limit=limit, task_id=task_id)
+    finally:
+        ledger.close()
+    if as_json:
+        _emit_json(
+            [
+                {"id": e.id, "ts": e.ts, "type": e.type, "task_id": e.task_id, **e.summary}
+                for e in entries
+            ]
+        )
+        return
+    if not entries:
+        err.print("the ledger is empty", highlight=False)
+    for e in entries:
+        when = datetime.fromtimestamp(e.ts).isoformat(sep=" ", timespec="seconds")
+        task = f" task {e.task_id}" if e.task_id else ""
+        s = e.summary
+        if e.type == "decision":
+            rules = ", ".join(s["rules"]) or "no rule matched"
+            line = f"decision #{e.id}{task}: {s['kind']} → {s['effect']} ({rules})"
+        else:
+            of = f" for decision #{s['decision_id']}" if s["decision_id"] else ""
+            note = f" — {s['note']}" if s["note"] else ""
+            amount = format_amount(s["amount"])
+            line = f"spend #{e.id}{task}: {amount} {s['metric']} ({s['source']}){of}{note}"
+        out.print(f"{when}  {line}", highlight=False)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -212,6 +212,24 @@ def test_a_kill_between_commit_and_resolution_loses_no_invalidation(
 
 def test_the_database_folder_ignores_itself_and_nothing_else(tmp_path: Path) -> None:
     connect(database_path(tmp_path)).close()
-    assert (tmp_path / ".hexad" / ".gitignore").read_text() == "*\n"
+    ignore = tmp_path / ".hexad" / ".gitignore"
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".hexad" / "policies").mkdir()
+    (tmp_path / ".hexad" / "policies" / "team.toml").write_text("# shared\n")
+    checked = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "check-ignore",
+            ".hexad/hexad.db",
+            ".hexad/policies/team.toml",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.stdout.split() == [".hexad/hexad.db"]  # the database only
+    assert ignore.read_text().startswith("# Hexad")
     connect(tmp_path / "elsewhere.db").close()
     assert not (tmp_path / ".gitignore").exists()

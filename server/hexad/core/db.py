@@ -112,11 +112,20 @@ def apply_migrations(conn: Connection, migrations: tuple[Migration, ...] = MIGRA
     return applied
 
 
+_HEXAD_GITIGNORE = """\
+# Hexad's database and caches stay local; workspace policies are meant to be shared.
+*
+!.gitignore
+!policies/
+!policies/**
+"""
+
+
 def _ensure_ignored(directory: Path) -> None:
     """Keep the database out of version control even without a project .gitignore entry."""
     marker = directory / ".gitignore"
     if not marker.exists():
         try:
-            marker.write_text("*\n", encoding="utf-8")
+            marker.write_text(_HEXAD_GITIGNORE, encoding="utf-8")
         except OSError:
             log.debug("could not write %s", marker)

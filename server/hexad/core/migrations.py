@@ -114,10 +114,55 @@ m005_create_meta = Migration(
     ("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",),
 )
 
+m006_create_governance_ledger = Migration(
+    "m006_create_governance_ledger",
+    (
+        # The audit ledger (governance): append-only, enforced by the triggers below.
+        # ts is Unix time in seconds; rules, action and reasons are JSON.
+        """CREATE TABLE governance_decisions (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            task_id TEXT,
+            kind TEXT NOT NULL,
+            effect TEXT NOT NULL,
+            rules TEXT NOT NULL,
+            action TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            policy TEXT NOT NULL
+        )""",
+        # metric: tokens | seconds | proposals | files | lines; source: reserve (charged
+        # before acting) | actual (reported after) | adjust (actual minus reserved)
+        """CREATE TABLE governance_spend (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            task_id TEXT,
+            decision_id INTEGER REFERENCES governance_decisions(id),
+            metric TEXT NOT NULL,
+            amount REAL NOT NULL,
+            source TEXT NOT NULL,
+            note TEXT
+        )""",
+        "CREATE INDEX governance_decisions_ts ON governance_decisions(ts)",
+        "CREATE INDEX governance_decisions_task ON governance_decisions(task_id)",
+        "CREATE INDEX governance_spend_metric_ts ON governance_spend(metric, ts)",
+        "CREATE INDEX governance_spend_task ON governance_spend(task_id, metric)",
+        "CREATE INDEX governance_spend_decision ON governance_spend(decision_id)",
+        """CREATE TRIGGER governance_decisions_no_update BEFORE UPDATE ON governance_decisions
+        BEGIN SELECT RAISE(ABORT, 'the governance ledger is append-only'); END""",
+        """CREATE TRIGGER governance_decisions_no_delete BEFORE DELETE ON governance_decisions
+        BEGIN SELECT RAISE(ABORT, 'the governance ledger is append-only'); END""",
+        """CREATE TRIGGER governance_spend_no_update BEFORE UPDATE ON governance_spend
+        BEGIN SELECT RAISE(ABORT, 'the governance ledger is append-only'); END""",
+        """CREATE TRIGGER governance_spend_no_delete BEFORE DELETE ON governance_spend
+        BEGIN SELECT RAISE(ABORT, 'the governance ledger is append-only'); END""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_create_files,
     m002_create_symbols,
     m003_create_refs,
     m004_create_imports,
     m005_create_meta,
+    m006_create_governance_ledger,
 )
