@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from hexad.core.types import Span
 from hexad.lsp.server import HexadServer
@@ -216,9 +217,9 @@ async def repo_map(ls: HexadServer, *args: Any) -> dict[str, Any]:
         tokens = _arg(list(args), "tokens", 1024)
         focus = _arg(list(args), "focus", [])
         if not isinstance(tokens, int) or tokens < 16:
-            raise ValueError("hexad.repoMap: tokens must be an integer >= 16")
+            raise JsonRpcInvalidParams("hexad.repoMap: tokens must be an integer >= 16")
         if not isinstance(focus, list) or not all(isinstance(f, str) for f in focus):
-            raise ValueError("hexad.repoMap: focus must be a list of paths or names")
+            raise JsonRpcInvalidParams("hexad.repoMap: focus must be a list of paths or names")
         conn = ls.live.reader().conn
         paths = {r[0] for r in conn.execute("SELECT path FROM files")}
         result = build_repo_map(

@@ -8,8 +8,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cattrs.errors import ClassValidationError
+from cattrs.v import transform_error
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
 from hexad import __version__
@@ -20,13 +24,44 @@ from hexad.perception.navigation import Navigator
 
 log = logging.getLogger(__name__)
 
+_ANSWERED = object()  # a message already dealt with while it was being read
+
+
+class HexadProtocol(LanguageServerProtocol):
+    """pygls's protocol, except that a request whose params cannot be read is answered
+    with an error (pygls only logs it, and the client would wait for ever), and that a
+    message may leave its params out."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        if "method" in data and "params" not in data:
+            data = {**data, "params": None}  # JSON-RPC allows it; pygls's fallback types do not
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if "id" not in data or "method" not in data:
+                raise  # a notification or a response: nobody waits for an answer
+            cause = exc.__cause__
+            if isinstance(exc, JsonRpcInvalidParams) and isinstance(cause, ClassValidationError):
+                problems = "; ".join(transform_error(cause, path="$")[:5])
+                exc = JsonRpcInvalidParams(f"invalid params for {data['method']}: {problems}")
+            log.warning("%s (request %s)", exc.message, data["id"])
+            self._send_response(data["id"], error=exc.to_response_error())
+            return _ANSWERED
+
+    def handle_message(self, message: Any) -> None:
+        if message is not _ANSWERED:
+            super().handle_message(message)
+
 
 class HexadServer(LanguageServer):
     """One workspace per server; the index lives in ``live``, navigation in ``navigator``."""
 
     def __init__(self) -> None:
         super().__init__(
-            "hexad", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+            "hexad",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=HexadProtocol,
         )
         self.settings = Settings()
         self.root: Path | None = None
@@ -91,7 +126,9 @@ class HexadServer(LanguageServer):
             listener=self._on_index_event,
         )
         self.live = live
-        encoding = str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
+        negotiated = self.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        # the enum's value ("utf-16"), not str() of it ("PositionEncodingKind.Utf16")
+        encoding = str(getattr(negotiated, "value", negotiated))
         self.converter = Converter(self.root, encoding, live.line)
         self.navigator = Navigator(
             self.root, live.reader, live.line, live.text, use_jedi=self.settings.jedi

@@ -10,7 +10,7 @@ Positions are (line, UTF-8 byte column), 0-based, like the index.
 from __future__ import annotations
 
 import logging
-import re
+import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -22,7 +22,6 @@ from hexad.perception.index import IndexReader, NameMatcher, symbol_from_row
 
 log = logging.getLogger(__name__)
 
-_IDENT = re.compile(rb"[A-Za-z0-9_$]")
 _SYMBOL_SQL = (
     "SELECT s.id, s.name, s.kind, s.qualname, f.path, f.language, s.start_line, s.start_col, "
     "s.end_line, s.end_col, s.name_line, s.name_col, s.name_end_col, s.signature, s.doc, "
@@ -31,6 +30,9 @@ _SYMBOL_SQL = (
 CALLABLE = ("function", "method", "class", "constructor", "struct", "macro")
 JEDI_BUDGET_S = 3.0  # the most time references spends confirming ambiguous sites
 JEDI_MAX_SITES = 400
+# jedi is not thread-safe: concurrent Scripts share its caches and its subprocess, and
+# answer wrongly or not at all. Requests run on several threads, so jedi runs one at a time.
+_JEDI_LOCK = threading.Lock()
 
 
 class Navigator:
@@ -126,18 +128,24 @@ class Navigator:
         return dict(zip(keys, row, strict=True))
 
     def word_at(self, path: str, line: int, col: int) -> tuple[str, int, int] | None:
-        text = self.line_of(path, line)
-        if not text or col > len(text):
+        """The identifier around a byte column: (text, start byte, end byte). Letters
+        beyond ASCII count (``größe``); invalid bytes never do, and keep their width."""
+        raw = self.line_of(path, line)
+        if not raw or col > len(raw):
             return None
-        start = col
-        while start > 0 and _IDENT.match(text, start - 1):
+        text = raw.decode("utf-8", "surrogateescape")
+        at = len(raw[:col].decode("utf-8", "surrogateescape"))
+        start = at
+        while start > 0 and _is_ident(text[start - 1]):
             start -= 1
-        end = col
-        while end < len(text) and _IDENT.match(text, end):
+        end = at
+        while end < len(text) and _is_ident(text[end]):
             end += 1
         if start == end:
             return None
-        return text[start:end].decode("utf-8", "replace"), start, end
+        byte_start = len(text[:start].encode("utf-8", "surrogateescape"))
+        word = text[start:end]
+        return word, byte_start, byte_start + len(word.encode("utf-8"))
 
     def symbol_at(self, path: str, line: int, col: int) -> Symbol | None:
         """The symbol meant at a position: a definition's name, or what a reference reaches."""
@@ -294,10 +302,11 @@ class Navigator:
         raw = self.line_of(path, line)
         column = len(raw[:col].decode("utf-8", "replace"))
         try:
-            script = _jedi_script(str(self.root), str(self.root / path), text)
-            if goto:
-                return list(script.goto(line + 1, column, follow_imports=True))
-            return list(script.get_references(line + 1, column))
+            with _JEDI_LOCK:
+                script = _jedi_script(str(self.root), str(self.root / path), text)
+                if goto:
+                    return list(script.goto(line + 1, column, follow_imports=True))
+                return list(script.get_references(line + 1, column))
         except Exception as exc:  # jedi raises ValueError and its own errors on odd input
             log.debug("jedi failed at %s:%d:%d: %s", path, line, col, exc)
             return None
@@ -333,6 +342,10 @@ class Navigator:
             if include_declaration or not n.is_definition()
             if (loc := self._location(n)) is not None
         ]
+
+
+def _is_ident(ch: str) -> bool:
+    return ch.isalnum() or ch in "_$"
 
 
 @lru_cache(maxsize=4)
