@@ -41,6 +41,7 @@ CAPABILITY = {
     types.TEXT_DOCUMENT_DID_OPEN: "text_document_sync",
     types.TEXT_DOCUMENT_DID_CHANGE: "text_document_sync",
     types.TEXT_DOCUMENT_DID_CLOSE: "text_document_sync",
+    types.TEXT_DOCUMENT_DID_SAVE: "text_document_sync",
 }
 LIFECYCLE = {
     types.INITIALIZE,
@@ -77,12 +78,17 @@ async def test_server_info_and_capabilities_follow_the_feature_table(ws: Workspa
         change=types.TextDocumentSyncKind.Incremental,
         will_save=False,
         will_save_wait_until=False,
-        save=False,
+        save=types.SaveOptions(include_text=False),
     )
     assert capabilities.execute_command_provider is not None
     commands = list(capabilities.execute_command_provider.commands)
     assert commands == [name for name, _handler in COMMANDS]
-    assert commands == ["hexad.repoMap", "hexad.reindex", "hexad.indexStatus"]
+    assert commands == [
+        "hexad.repoMap",
+        "hexad.reindex",
+        "hexad.indexStatus",
+        "hexad.explainAction",
+    ]
     # valid (absent) settings: nothing to complain about
     assert ws.client.messages == []
 

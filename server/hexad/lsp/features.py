@@ -34,6 +34,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature(types.TEXT_DOCUMENT_DID_OPEN, handlers.did_open, "loop"),
     Feature(types.TEXT_DOCUMENT_DID_CHANGE, handlers.did_change, "loop"),
     Feature(types.TEXT_DOCUMENT_DID_CLOSE, handlers.did_close, "loop"),
+    Feature(
+        types.TEXT_DOCUMENT_DID_SAVE,
+        handlers.did_save,
+        "loop",
+        types.SaveOptions(include_text=False),
+    ),
     Feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL, handlers.document_symbol, "thread"),
     Feature(types.WORKSPACE_SYMBOL, handlers.workspace_symbol, "thread"),
     Feature(types.TEXT_DOCUMENT_DEFINITION, handlers.definition, "thread"),
@@ -48,6 +54,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("hexad.repoMap", handlers.repo_map),
     ("hexad.reindex", handlers.reindex),
     ("hexad.indexStatus", handlers.index_status),
+    ("hexad.explainAction", handlers.explain_action),
 )
 
 

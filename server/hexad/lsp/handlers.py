@@ -13,7 +13,9 @@ from dataclasses import asdict
 from typing import Any
 
 from lsprotocol import types
+from pydantic import ValidationError
 from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import to_fs_path
 
 from hexad.core.types import Span
 from hexad.lsp.server import HexadServer
@@ -45,28 +47,70 @@ def shutdown(ls: HexadServer, params: None) -> None:
 # -- documents -------------------------------------------------------------------
 
 
+def _policy_path(ls: HexadServer, uri: str) -> str | None:
+    """The file system path of a policy file of this workspace, else None."""
+    if ls.policies is None or not uri.startswith("file:"):
+        return None
+    fs_path = to_fs_path(uri)
+    return fs_path if fs_path is not None and ls.policies.owns(fs_path) else None
+
+
+def _publish(ls: HexadServer, uri: str, diagnostics: list[types.Diagnostic]) -> None:
+    ls.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics)
+    )
+
+
 def did_open(ls: HexadServer, params: types.DidOpenTextDocumentParams) -> None:
+    doc = params.text_document
+    policy = _policy_path(ls, doc.uri)
+    if policy is not None and ls.policies is not None:
+        _publish(ls, doc.uri, ls.policies.diagnostics(policy, doc.text))
+        return
     if ls.live is None or ls.converter is None:
         return
-    path = ls.converter.path_from_lsp(params.text_document.uri)
+    path = ls.converter.path_from_lsp(doc.uri)
     if path is not None:
-        ls.live.open(path, params.text_document.text, params.text_document.version)
+        ls.live.open(path, doc.text, doc.version)
 
 
 def did_change(ls: HexadServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    policy = _policy_path(ls, uri)
+    if policy is not None and ls.policies is not None:
+        # pygls has applied the changes to its copy of the document before calling us
+        text = ls.workspace.get_text_document(uri).source
+        _publish(ls, uri, ls.policies.diagnostics(policy, text))
+        return
     if ls.live is None or ls.converter is None:
         return
-    path = ls.converter.path_from_lsp(params.text_document.uri)
+    path = ls.converter.path_from_lsp(uri)
     if path is None:
         return
     edits = [ls.converter.text_edit_from_lsp(c) for c in params.content_changes]
     ls.live.change(path, params.text_document.version, edits)
 
 
+def did_save(ls: HexadServer, params: types.DidSaveTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    policy = _policy_path(ls, uri)
+    if policy is None or ls.policies is None:
+        return
+    diagnostics, message = ls.policies.saved(policy)
+    _publish(ls, uri, diagnostics)
+    if message is not None:
+        ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, message))
+
+
 def did_close(ls: HexadServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    policy = _policy_path(ls, uri)
+    if policy is not None and ls.policies is not None:
+        ls.policies.closed(policy)
+        return
     if ls.live is None or ls.converter is None:
         return
-    path = ls.converter.path_from_lsp(params.text_document.uri)
+    path = ls.converter.path_from_lsp(uri)
     if path is not None:
         ls.live.close(path)
 
@@ -139,6 +183,13 @@ async def references(ls: HexadServer, params: types.ReferenceParams) -> list[typ
 
 
 async def hover(ls: HexadServer, params: types.HoverParams) -> types.Hover | None:
+    policy = _policy_path(ls, params.text_document.uri)
+    if policy is not None and ls.policies is not None:
+        text = ls.policies.hover(policy, params.position)
+        if text is None:
+            return None
+        return types.Hover(contents=types.MarkupContent(types.MarkupKind.Markdown, text))
+
     def work() -> types.Hover | None:
         at = _at(ls, params.text_document.uri, params.position)
         if at is None or ls.navigator is None or ls.converter is None:
@@ -242,6 +293,20 @@ async def reindex(ls: HexadServer, *args: Any) -> dict[str, Any]:
     data = asdict(summary)
     data["skipped"] = [{"path": p, "reason": r} for p, r in summary.skipped]
     return data
+
+
+def explain_action(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.explainAction`` [{kind, paths?, engine?, ...}]: the policy's dry-run answer."""
+    if ls.policies is None:
+        raise JsonRpcInvalidParams("hexad.explainAction: no workspace")
+    if len(args) != 1 or not isinstance(args[0], dict):
+        raise JsonRpcInvalidParams("hexad.explainAction: expects one action object")
+    try:
+        return ls.policies.explain(args[0])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise JsonRpcInvalidParams(f"hexad.explainAction: {where}: {first['msg']}") from exc
 
 
 def index_status(ls: HexadServer, *args: Any) -> dict[str, Any]:

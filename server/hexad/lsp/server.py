@@ -19,6 +19,7 @@ from pygls.uris import to_fs_path
 from hexad import __version__
 from hexad.core.settings import Settings, parse_settings
 from hexad.lsp.convert import Converter
+from hexad.lsp.policies import PolicyDocuments
 from hexad.perception.live import LiveIndex
 from hexad.perception.navigation import Navigator
 
@@ -68,6 +69,7 @@ class HexadServer(LanguageServer):
         self.live: LiveIndex | None = None
         self.navigator: Navigator | None = None
         self.converter: Converter | None = None
+        self.policies: PolicyDocuments | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._progress_token: str | None = None
         self._progress_supported = False
@@ -133,6 +135,9 @@ class HexadServer(LanguageServer):
         self.navigator = Navigator(
             self.root, live.reader, live.line, live.text, use_jedi=self.settings.jedi
         )
+        self.policies = PolicyDocuments(self.root, encoding)
+        for problem in (i for issues in self.policies.store.issues.values() for i in issues):
+            log.warning("policy: %s", problem.format())
         first = live.refresh()
         if self.settings.index.watch:
             # Watch once the first index is in: its bulk writes would only flood the
