@@ -98,6 +98,8 @@ async def test_policy_file_lifecycle(client: LanguageClient, ws: Workspace) -> N
         types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )
     assert await diagnostics_for(client, uri) != []
+    while not client.messages:  # sent right after the diagnostics
+        await settle(client.wait_for_notification(types.WINDOW_SHOW_MESSAGE))
     warning = client.messages[-1]
     assert warning.type == types.MessageType.Warning
     assert "last valid version stays in force" in warning.message
