@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,15 @@ JEDI_MAX_SITES = 400
 # jedi is not thread-safe: concurrent Scripts share its caches and its subprocess, and
 # answer wrongly or not at all. Requests run on several threads, so jedi runs one at a time.
 _JEDI_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class _JediName:
+    module_path: str | None
+    line: int | None
+    column: int | None
+    name: str
+    is_definition: bool
 
 
 class Navigator:
@@ -217,7 +227,7 @@ class Navigator:
                 log.info("references: jedi budget spent; %d ambiguous sites unchecked", len(sites))
                 break
             for d in self._jedi_names(p, ln, c, goto=True) or ():
-                if str(d.module_path) == target_file and d.line == sym.name_span.start_line + 1:
+                if d.module_path == target_file and d.line == sym.name_span.start_line + 1:
                     confirmed.append(Location(p, Span(ln, c, ln, e)))
                     break
         return confirmed
@@ -295,23 +305,37 @@ class Navigator:
     def _jedi_applies(self, path: str) -> bool:
         return self.use_jedi and path.endswith((".py", ".pyi"))
 
-    def _jedi_names(self, path: str, line: int, col: int, *, goto: bool) -> list[Any] | None:
+    def _jedi_names(self, path: str, line: int, col: int, *, goto: bool) -> list[_JediName] | None:
         text = self.text_of(path)
         if text is None:
             return None
         raw = self.line_of(path, line)
         column = len(raw[:col].decode("utf-8", "replace"))
         try:
+            # jedi is not thread-safe, and even reading a Name's attributes can reach its
+            # compiled-module subprocess: everything happens under the lock, and plain
+            # values come out
             with _JEDI_LOCK:
                 script = _jedi_script(str(self.root), str(self.root / path), text)
                 if goto:
-                    return list(script.goto(line + 1, column, follow_imports=True))
-                return list(script.get_references(line + 1, column))
+                    names = script.goto(line + 1, column, follow_imports=True)
+                else:
+                    names = script.get_references(line + 1, column)
+                return [
+                    _JediName(
+                        str(n.module_path) if n.module_path is not None else None,
+                        n.line,
+                        n.column,
+                        n.name,
+                        bool(n.is_definition()),
+                    )
+                    for n in names
+                ]
         except Exception as exc:  # jedi raises ValueError and its own errors on odd input
             log.debug("jedi failed at %s:%d:%d: %s", path, line, col, exc)
             return None
 
-    def _location(self, name: Any) -> Location | None:
+    def _location(self, name: _JediName) -> Location | None:
         if name.module_path is None or name.line is None:
             return None
         module_path = Path(name.module_path)
@@ -321,7 +345,7 @@ class Navigator:
             rel = str(module_path)  # outside the workspace: the standard library, site-packages
         line = name.line - 1
         raw = self.line_of(rel, line) if not Path(rel).is_absolute() else _file_line(rel, line)
-        start = len(raw.decode("utf-8", "replace")[: name.column].encode("utf-8"))
+        start = len(raw.decode("utf-8", "replace")[: name.column or 0].encode("utf-8"))
         end = start + len(name.name.encode("utf-8"))
         return Location(rel, Span(line, start, line, end))
 
@@ -339,7 +363,7 @@ class Navigator:
         return [
             loc
             for n in names
-            if include_declaration or not n.is_definition()
+            if include_declaration or not n.is_definition
             if (loc := self._location(n)) is not None
         ]
 

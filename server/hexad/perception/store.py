@@ -106,6 +106,9 @@ class FactWriter:
                 "parse_errors, skip_reason, path) VALUES (?,?,?,?,?,?,?,?,?)",
                 (*values, facts.path),
             ).lastrowid
+            # a new file: all its names are new to the workspace (a rewritten file's
+            # changed names were worked out exactly by invalidate_file)
+            self.touched_names.update(s.name for s in facts.symbols)
             self.module_set_changed = True
         else:
             file_id = row[0]
@@ -148,7 +151,6 @@ class FactWriter:
                 for i, s in enumerate(facts.symbols)
             ],
         )
-        self.touched_names.update(s.name for s in facts.symbols)
         if defer:
             self.deferred.append((int(file_id), facts.hash, base, facts.refs))
         elif facts.refs:
