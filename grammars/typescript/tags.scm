@@ -1,4 +1,4 @@
-; TypeScript (.ts .mts .cts .d.ts). The tsx folder holds the same queries plus JSX.
+; TypeScript (.ts .mts .cts .d.ts). The tsx folder extends these queries with JSX.
 ; Docs are the comments right above a definition (TSDoc included).
 
 ; Definitions ---------------------------------------------------------------

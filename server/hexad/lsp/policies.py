@@ -12,19 +12,11 @@ from pathlib import Path
 
 from lsprotocol import types
 
+from hexad.core.text import units_from_bytes
 from hexad.governance import Action, Engine, Issue, PolicyStore, parse
 from hexad.governance.model import Rule
 
 log = logging.getLogger(__name__)
-
-
-def _units(line: str, chars: int, encoding: str) -> int:
-    prefix = line[:chars]
-    if encoding == types.PositionEncodingKind.Utf8.value:
-        return len(prefix.encode("utf-8"))
-    if encoding == types.PositionEncodingKind.Utf32.value:
-        return len(prefix)
-    return len(prefix.encode("utf-16-le")) // 2
 
 
 class PolicyDocuments:
@@ -81,7 +73,9 @@ class PolicyDocuments:
         def position(line: int, col: int) -> types.Position:
             line0 = max(0, min(line - 1, len(lines) - 1)) if lines else 0
             current = lines[line0] if lines else ""
-            return types.Position(line0, _units(current, max(0, col - 1), self.encoding))
+            chars = current[: max(0, col - 1)]  # issue columns count code points from 1
+            units = units_from_bytes(current.encode(), len(chars.encode()), self.encoding)
+            return types.Position(line0, units)
 
         span = issue.span
         start = position(span.line, span.col)

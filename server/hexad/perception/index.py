@@ -14,7 +14,8 @@ _SYMBOL_COLUMNS = (
     "s.end_line, s.end_col, s.name_line, s.name_col, s.name_end_col, s.signature, s.doc, "
     "s.exported, s.parent_id"
 )
-_SYMBOL_FROM = f"SELECT {_SYMBOL_COLUMNS} FROM symbols s JOIN files f ON f.id = s.file_id"
+SYMBOL_SELECT = f"SELECT {_SYMBOL_COLUMNS} FROM symbols s JOIN files f ON f.id = s.file_id"
+_PRIMARY = frozenset({"class", "function", "method", "interface", "struct", "constructor"})
 _BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[_\-.]+")
 
 
@@ -136,47 +137,54 @@ class IndexReader:
     # -- symbols --------------------------------------------------------------
 
     def symbol(self, symbol_id: int) -> Symbol | None:
-        row = self.conn.execute(f"{_SYMBOL_FROM} WHERE s.id = ?", (symbol_id,)).fetchone()
+        row = self.conn.execute(f"{SYMBOL_SELECT} WHERE s.id = ?", (symbol_id,)).fetchone()
         return symbol_from_row(row) if row else None
 
     def symbols_in_file(self, path: str) -> list[Symbol]:
         rows = self.conn.execute(
-            f"{_SYMBOL_FROM} WHERE f.path = ? ORDER BY s.start_line, s.start_col", (path,)
+            f"{SYMBOL_SELECT} WHERE f.path = ? ORDER BY s.start_line, s.start_col", (path,)
         )
         return [symbol_from_row(r) for r in rows]
 
+    def names(self) -> NameMatcher:
+        """A matcher over every symbol name (worth caching while the index is unchanged)."""
+        return NameMatcher(r[0] for r in self.conn.execute("SELECT DISTINCT name FROM symbols"))
+
     def search(
-        self, query: str, limit: int = 50, kinds: Iterable[str] | None = None
+        self,
+        query: str,
+        limit: int = 50,
+        kinds: Iterable[str] | None = None,
+        matcher: NameMatcher | None = None,
     ) -> list[tuple[Symbol, float]]:
-        """Symbols ranked by fuzzy match on their name (or qualified name, with a dot)."""
+        """Symbols ranked by fuzzy match on their name (or qualified name, with a dot).
+
+        Names are fetched best first, each with a limit, so a common name (hundreds of
+        fields called ``model``) cannot crowd out a better one (``Model``).
+        """
         kinds = tuple(kinds or ())
         if "." in query or "::" in query:
             return self._search_qualified(query, limit, kinds)
-        matcher = NameMatcher(r[0] for r in self.conn.execute("SELECT DISTINCT name FROM symbols"))
-        top = matcher.match(query, limit * 4)
+        top = (matcher or self.names()).match(query, limit * 2)
+        sql = f"{SYMBOL_SELECT} WHERE s.name = ?"
+        if kinds:
+            sql += f" AND s.kind IN ({','.join('?' * len(kinds))})"
+        sql += " ORDER BY s.exported DESC, length(s.qualname) LIMIT ?"
         results: list[tuple[Symbol, float]] = []
-        score_of = {n: s for s, n in top}
-        for chunk_start in range(0, len(top), 500):
-            chunk = [n for _, n in top[chunk_start : chunk_start + 500]]
-            marks = ",".join("?" * len(chunk))
-            sql = f"{_SYMBOL_FROM} WHERE s.name IN ({marks})"
-            params: list[object] = list(chunk)
-            if kinds:
-                sql += f" AND s.kind IN ({','.join('?' * len(kinds))})"
-                params += kinds
-            for row in self.conn.execute(sql, params):
+        for score, name in top:
+            for row in self.conn.execute(sql, (name, *kinds, limit)):
                 sym = symbol_from_row(row)
-                bonus = (3.0 if sym.exported else 0.0) + (
-                    1.0 if sym.kind in ("class", "function", "interface", "struct") else 0.0
-                )
-                results.append((sym, score_of[sym.name] + bonus))
+                bonus = (3.0 if sym.exported else 0.0) + (1.0 if sym.kind in _PRIMARY else 0.0)
+                results.append((sym, score + bonus))
+            if len(results) >= limit * 2:
+                break
         results.sort(key=lambda t: (-t[1], len(t[0].qualname), t[0].qualname))
         return results[:limit]
 
     def _search_qualified(
         self, query: str, limit: int, kinds: tuple[str, ...]
     ) -> list[tuple[Symbol, float]]:
-        sql = f"{_SYMBOL_FROM} WHERE s.qualname LIKE ? ESCAPE '\\'"
+        sql = f"{SYMBOL_SELECT} WHERE s.qualname LIKE ? ESCAPE '\\'"
         like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         params: list[object] = [like]
         if kinds:
@@ -194,16 +202,16 @@ class IndexReader:
 
     def lookup(self, name: str) -> list[Symbol]:
         """Symbols whose qualified name is ``name``, ends with ``.name``, or whose name is it."""
-        rows = self.conn.execute(f"{_SYMBOL_FROM} WHERE s.qualname = ?", (name,)).fetchall()
+        rows = self.conn.execute(f"{SYMBOL_SELECT} WHERE s.qualname = ?", (name,)).fetchall()
         if not rows:
             sep_like = "%." + name.replace("%", "").replace("_", "\\_")
             rows = self.conn.execute(
-                f"{_SYMBOL_FROM} WHERE s.qualname LIKE ? ESCAPE '\\' "
+                f"{SYMBOL_SELECT} WHERE s.qualname LIKE ? ESCAPE '\\' "
                 "OR s.qualname LIKE ? ESCAPE '\\'",
                 (sep_like, "%::" + name.replace("_", "\\_")),
             ).fetchall()
         if not rows:
-            rows = self.conn.execute(f"{_SYMBOL_FROM} WHERE s.name = ?", (name,)).fetchall()
+            rows = self.conn.execute(f"{SYMBOL_SELECT} WHERE s.name = ?", (name,)).fetchall()
         return [symbol_from_row(r) for r in rows]
 
     # -- call graph -----------------------------------------------------------
@@ -251,7 +259,7 @@ class IndexReader:
         for start in range(0, len(id_list), 500):
             chunk = id_list[start : start + 500]
             rows = self.conn.execute(
-                f"{_SYMBOL_FROM} WHERE s.id IN ({','.join('?' * len(chunk))})", chunk
+                f"{SYMBOL_SELECT} WHERE s.id IN ({','.join('?' * len(chunk))})", chunk
             )
             for row in rows:
                 sym = symbol_from_row(row)

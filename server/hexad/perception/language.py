@@ -56,6 +56,8 @@ class LanguageManifest(BaseModel):
     self_names: tuple[str, ...] = ()
     container_kinds: tuple[str, ...] = ("class", "interface", "struct", "trait", "impl", "enum")
     module_separator: str = "."
+    # another grammar folder whose tags.scm comes first (a dialect: TSX extends TypeScript)
+    extends: str | None = None
 
 
 class LanguageSpec:
@@ -110,9 +112,9 @@ class LanguageSpec:
 
     def source_digest(self) -> bytes:
         """The manifest and query as shipped, without compiling anything."""
-        return (self.folder / "language.toml").read_bytes() + (
-            self.folder / "tags.scm"
-        ).read_bytes()
+        return (self.folder / "language.toml").read_bytes() + _query_text(
+            self.manifest, self.folder
+        ).encode("utf-8")
 
     def parser(self) -> Parser:
         return Parser(self.language)
@@ -127,6 +129,15 @@ def _read_manifest(folder: Path) -> LanguageManifest:
         raise GrammarError(f"{manifest_path}: {exc}") from exc
 
 
+def _query_text(manifest: LanguageManifest, folder: Path) -> str:
+    """The folder's tags.scm, after the one of the folder it extends (if any)."""
+    own = (folder / "tags.scm").read_text(encoding="utf-8")
+    if manifest.extends is None:
+        return own
+    base = (folder.parent / manifest.extends / "tags.scm").read_text(encoding="utf-8")
+    return f"{base}\n; -- {manifest.name} --\n{own}"
+
+
 def _compile(manifest: LanguageManifest, folder: Path) -> tuple[Language, Query, str]:
     query_path = folder / "tags.scm"
     try:
@@ -137,7 +148,7 @@ def _compile(manifest: LanguageManifest, folder: Path) -> tuple[Language, Query,
             f"grammar {manifest.name!r}: cannot load {manifest.module}: {exc}"
         ) from exc
     try:
-        source = query_path.read_text(encoding="utf-8")
+        source = _query_text(manifest, folder)
         query = Query(language, source)
     except OSError as exc:
         raise GrammarError(f"{query_path}: {exc}") from exc

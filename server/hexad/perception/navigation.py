@@ -19,16 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from hexad.core.types import CallGroup, HoverInfo, Location, Span, Symbol, SymbolTree
-from hexad.perception.index import IndexReader, NameMatcher, symbol_from_row
+from hexad.perception.index import SYMBOL_SELECT, IndexReader, NameMatcher, symbol_from_row
 
 log = logging.getLogger(__name__)
 
-_SYMBOL_SQL = (
-    "SELECT s.id, s.name, s.kind, s.qualname, f.path, f.language, s.start_line, s.start_col, "
-    "s.end_line, s.end_col, s.name_line, s.name_col, s.name_end_col, s.signature, s.doc, "
-    "s.exported, s.parent_id FROM symbols s JOIN files f ON f.id = s.file_id"
-)
-CALLABLE = ("function", "method", "class", "constructor", "struct", "macro")
 JEDI_BUDGET_S = 3.0  # the most time references spends confirming ambiguous sites
 JEDI_MAX_SITES = 400
 # jedi is not thread-safe: concurrent Scripts share its caches and its subprocess, and
@@ -82,41 +76,17 @@ class Navigator:
         return [build(s) for s in children.get(None, ())]
 
     def workspace_symbols(self, query: str, generation: int, limit: int = 100) -> list[Symbol]:
-        """Fuzzy, ranked; the name list is cached per index generation."""
+        """Fuzzy, ranked; the name matcher is cached per index generation."""
         if self._names is None or self._names[0] != generation:
-            names = (r[0] for r in self.reader.conn.execute("SELECT DISTINCT name FROM symbols"))
-            self._names = (generation, NameMatcher(names))
-        top = self._names[1].match(query, limit * 2)
-        wanted = [n for _s, n in top]
-        if not wanted:
-            return []
-        score = {n: s for s, n in top}
-        found: list[Symbol] = []
-        conn = self.reader.conn
-        for name in wanted:  # best names first, so common names cannot crowd the answer out
-            rows = conn.execute(
-                f"{_SYMBOL_SQL} WHERE s.name = ? ORDER BY s.exported DESC, length(s.qualname) "
-                "LIMIT ?",
-                (name, limit),
-            ).fetchall()
-            found.extend(symbol_from_row(r) for r in rows)
-            if len(found) >= limit * 2:
-                break
-        found.sort(
-            key=lambda s: (
-                -(score[s.name] + (3 if s.exported else 0) + (1 if s.kind in CALLABLE else 0)),
-                len(s.qualname),
-                s.qualname,
-            )
-        )
-        return found[:limit]
+            self._names = (generation, self.reader.names())
+        return [s for s, _score in self.reader.search(query, limit, matcher=self._names[1])]
 
     # -- what is under the cursor ----------------------------------------------
 
     def definition_at(self, path: str, line: int, col: int) -> Symbol | None:
         """The definition whose name the position is on."""
         row = self.reader.conn.execute(
-            f"{_SYMBOL_SQL} WHERE f.path = ? AND s.name_line = ? AND s.name_col <= ? "
+            f"{SYMBOL_SELECT} WHERE f.path = ? AND s.name_line = ? AND s.name_col <= ? "
             "AND s.name_end_col >= ? ORDER BY s.name_col DESC LIMIT 1",
             (path, line, col, col),
         ).fetchone()
@@ -186,7 +156,7 @@ class Navigator:
         if word is None:
             return []
         candidates = self.reader.conn.execute(
-            f"{_SYMBOL_SQL} WHERE s.name = ? LIMIT 50", (word[0],)
+            f"{SYMBOL_SELECT} WHERE s.name = ? LIMIT 50", (word[0],)
         ).fetchall()
         return [Location(s.path, s.name_span) for s in map(symbol_from_row, candidates)]
 
