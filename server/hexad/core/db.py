@@ -3,18 +3,26 @@
 stdlib ``sqlite3`` is used when it can load extensions (sqlite-vec needs that); otherwise
 ``sqlean`` (sqlean-py), a drop-in build of the same module with extension loading. The
 connection runs in WAL mode so readers never block the writer and a killed process loses
-nothing that was committed.
+nothing that was committed. Every connection has sqlite-vec loaded.
+
+Hexad marks its databases with ``PRAGMA application_id`` and looks at an existing file before
+using it: one that is corrupt, or that belongs to another program, is moved aside (never
+deleted) and a fresh database takes its place; :func:`recovery_notice` says so to the user.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sqlite3 as _stdlib_sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 from hexad.core.errors import DatabaseError
 from hexad.core.migrations import MIGRATIONS, Migration
@@ -23,6 +31,13 @@ log = logging.getLogger(__name__)
 
 DB_DIRNAME = ".hexad"
 DB_FILENAME = "hexad.db"
+APPLICATION_ID = 0x48584144  # "HXAD" in PRAGMA application_id marks a Hexad database
+RECOVERY_KEY = "db.recovered"  # meta key: JSON notice of a file moved aside by connect()
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_SIDECARS = ("-wal", "-shm", "-journal")  # files that belong to a database file
+_SQLITE_READONLY = 8
+_CORRUPTION_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
 def _pick_driver() -> ModuleType:
@@ -45,31 +60,72 @@ def database_path(workspace: Path) -> Path:
     return workspace / DB_DIRNAME / DB_FILENAME
 
 
-def connect(path: Path | str, *, migrate: bool = True, readonly: bool = False) -> Connection:
-    """Open (and by default migrate) the database at ``path``."""
-    if str(path) != ":memory:" and not readonly:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if Path(path).parent.name == DB_DIRNAME:
-            _ensure_ignored(Path(path).parent)
+def connect(
+    path: Path | str, *, migrate: bool = True, readonly: bool = False, timeout: float = 30.0
+) -> Connection:
+    """Open (and by default migrate) the database at ``path``, with sqlite-vec loaded.
+
+    An existing file is examined first: one that is not SQLite, fails ``PRAGMA quick_check``
+    (run when ``migrate`` or ``readonly``; other connections are secondary ones to a database
+    already checked) or is another program's database is moved aside as
+    ``hexad.db.corrupt-<UTC time>`` or ``hexad.db.foreign-<UTC time>`` with its ``-wal`` and
+    ``-shm`` files, and a fresh, migrated database replaces it; :func:`recovery_notice` then
+    returns a sentence for the user. In ``readonly`` mode such a file raises
+    :class:`DatabaseError` and nothing moves. A locked or busy file is never taken for a
+    corrupt one: it waits up to ``timeout`` seconds, then raises :class:`DatabaseError`.
+    """
     try:
+        if str(path) == ":memory:":
+            return _open_writable(Path(":memory:"), _Finding("fresh"), migrate, timeout)
+        path = Path(path)
         if readonly:
-            conn = sqlite.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        else:
-            conn = sqlite.connect(str(path), check_same_thread=False, timeout=30.0)
-        conn.execute("PRAGMA foreign_keys = ON")
-        if not readonly:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA busy_timeout = 30000")
-        if migrate and not readonly:
-            apply_migrations(conn)
+            return _open_readonly(path, timeout)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent.name == DB_DIRNAME:
+            _ensure_ignored(path.parent)
+        finding = _examine(path, deep=migrate, timeout=timeout)
+        if finding.state not in ("corrupt", "foreign"):
+            return _open_writable(path, finding, migrate, timeout)
+        return _recover(path, finding, migrate, timeout)
     except sqlite.DatabaseError as exc:
         raise DatabaseError(f"cannot open the Hexad database at {path}: {exc}") from exc
-    return conn
+
+
+def recovery_notice(conn: Connection) -> str | None:
+    """One sentence for the user if ``connect`` replaced a bad database file, else None."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (RECOVERY_KEY,)).fetchone()
+    except sqlite.OperationalError:  # no meta table: a database not migrated yet
+        return None
+    if row is None:
+        return None
+    try:
+        notice = json.loads(row[0])
+    except ValueError:
+        notice = None
+    if not isinstance(notice, dict):
+        notice = {}
+    return _recovery_sentence(
+        str(notice.get("path") or "the workspace"),
+        str(notice.get("reason", "")),
+        str(notice.get("detail", "")),
+        str(notice.get("moved_to", "")),
+    )
+
+
+def clear_recovery_notice(conn: Connection) -> None:
+    """Forget the recovery notice (once the user has seen it)."""
+    if recovery_notice(conn) is None:
+        return
+    if conn.in_transaction:
+        conn.execute("DELETE FROM meta WHERE key = ?", (RECOVERY_KEY,))
+        return
+    with transaction(conn):
+        conn.execute("DELETE FROM meta WHERE key = ?", (RECOVERY_KEY,))
 
 
 def load_vector_extension(conn: Connection) -> None:
-    """Load sqlite-vec into ``conn`` (used by the memory layer)."""
+    """Load sqlite-vec into ``conn`` (``connect`` does this for every connection)."""
     import sqlite_vec
 
     conn.enable_load_extension(True)
@@ -110,6 +166,244 @@ def apply_migrations(conn: Connection, migrations: tuple[Migration, ...] = MIGRA
         log.info("applied migration %s", migration.name)
         applied.append(migration.name)
     return applied
+
+
+# -- examining and recovering an existing file -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Finding:
+    """What the file at the database path turned out to be.
+
+    fresh: absent, empty or without tables; hexad: carries our application_id; legacy: an
+    older Hexad database without it; corrupt and foreign: to be moved aside.
+    """
+
+    state: Literal["fresh", "hexad", "legacy", "corrupt", "foreign"]
+    detail: str = ""
+    identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the file examined
+
+
+def _examine(path: Path, *, deep: bool, timeout: float, readonly: bool = False) -> _Finding:
+    """Look at the file at ``path`` through a read-only connection, changing nothing."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return _Finding("fresh")
+    identity = (stat.st_dev, stat.st_ino)
+    if stat.st_size == 0:
+        return _Finding("fresh", identity=identity)
+    with path.open("rb") as file:
+        header = file.read(len(_SQLITE_MAGIC))
+    if header != _SQLITE_MAGIC:
+        return _Finding("corrupt", "it is not an SQLite file", identity)
+    try:
+        conn = _open_ro(path, timeout)
+        try:
+            finding = _inspect(conn, deep=deep)
+        finally:
+            conn.close()
+    except sqlite.OperationalError as exc:
+        # A read-only connection cannot roll back a hot journal left by a crashed writer
+        # (rollback-journal mode, so an older or foreign file): let a writable one do it.
+        hot_journal = _error_code(exc) & 0xFF == _SQLITE_READONLY and _has_sidecar(path, "-journal")
+        if readonly or not hot_journal:
+            raise
+        conn = sqlite.connect(str(path), check_same_thread=False, timeout=timeout)
+        try:
+            finding = _inspect(conn, deep=deep)
+        finally:
+            conn.close()
+    return _Finding(finding.state, finding.detail, identity)
+
+
+def _inspect(conn: Connection, *, deep: bool) -> _Finding:
+    try:
+        (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+            )
+        ]
+        if app_id not in (0, APPLICATION_ID):
+            return _Finding("foreign", f"application_id {app_id:#010x} is not Hexad's")
+        state: Literal["fresh", "hexad", "legacy"] = "hexad" if app_id else "fresh"
+        if app_id == 0 and tables:
+            if not _is_hexad_schema(conn, tables):
+                shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
+                return _Finding("foreign", f"it holds tables {shown} but no Hexad migrations")
+            state = "legacy"
+        if deep:
+            (result,) = conn.execute("PRAGMA quick_check(1)").fetchone()
+            if result != "ok":
+                return _Finding("corrupt", " ".join(str(result).split())[:200])
+        return _Finding(state)
+    except sqlite.DatabaseError as exc:
+        if _is_corruption(exc):
+            return _Finding("corrupt", str(exc))
+        raise
+
+
+def _is_hexad_schema(conn: Connection, tables: list[str]) -> bool:
+    """An older Hexad database: our ``schema_migrations``, begun with ``m001_``."""
+    if "schema_migrations" not in tables:
+        return False
+    try:
+        names = [row[0] for row in conn.execute("SELECT name FROM schema_migrations")]
+    except sqlite.OperationalError:  # another program's schema_migrations, without `name`
+        return False
+    if not names:  # interrupted before the first migration committed
+        return tables == ["schema_migrations"]
+    return any(isinstance(name, str) and name.startswith("m001_") for name in names)
+
+
+def _recover(path: Path, finding: _Finding, migrate: bool, timeout: float) -> Connection:
+    """Move the bad file aside, log it, and open a fresh database that records the notice.
+
+    The fresh database is migrated whatever ``migrate`` says: the notice lives in ``meta``.
+    """
+    moved_to = _move_aside(path, finding)
+    if moved_to is None:  # another process replaced the file meanwhile: use what is there
+        return connect(path, migrate=migrate, timeout=timeout)
+    sentence = _recovery_sentence(str(path), finding.state, finding.detail, str(moved_to))
+    log.warning("%s", sentence)
+    fresh = _examine(path, deep=False, timeout=timeout)
+    if fresh.state in ("corrupt", "foreign"):
+        raise DatabaseError(f"{sentence} But the new database at {path} is unusable too.")
+    conn = _open_writable(path, fresh, True, timeout)
+    notice = {
+        "reason": finding.state,
+        "detail": finding.detail,
+        "path": str(path),
+        "moved_to": str(moved_to),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    try:
+        with transaction(conn):
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                (RECOVERY_KEY, json.dumps(notice)),
+            )
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _move_aside(path: Path, finding: _Finding) -> Path | None:
+    """Rename the file and its sidecars to a free ``<name>.<state>-<time>`` name; never delete.
+
+    Returns None if the file at ``path`` is no longer the one examined.
+    """
+    base = f"{path.name}.{finding.state}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    target, counter = path.with_name(base), 1
+    while any(os.path.lexists(f"{target}{suffix}") for suffix in ("", *_SIDECARS)):
+        counter += 1
+        target = path.with_name(f"{base}-{counter}")
+    try:
+        stat = path.stat()
+        if (stat.st_dev, stat.st_ino) != finding.identity:
+            return None
+        # Sidecars first: a stale -wal left beside the new database would be replayed into it.
+        for suffix in _SIDECARS:
+            if os.path.lexists(f"{path}{suffix}"):
+                os.rename(f"{path}{suffix}", f"{target}{suffix}")
+        os.rename(path, target)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DatabaseError(
+            f"the Hexad database at {path} is {_FOUND[finding.state]} ({finding.detail}) and"
+            f" could not be moved aside: {exc}"
+        ) from exc
+    return target
+
+
+_FOUND = {"corrupt": "corrupt", "foreign": "not a Hexad database"}
+
+
+def _recovery_sentence(path: str, reason: str, detail: str, moved_to: str) -> str:
+    found = _FOUND.get(reason, "unusable")
+    why = f" ({detail})" if detail else ""
+    return (
+        f"The Hexad database at {path} was {found}{why}, so it was moved to {moved_to}"
+        " and the index will be rebuilt."
+    )
+
+
+def _error_code(exc: Exception) -> int:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code if isinstance(code, int) else -1
+
+
+def _is_corruption(exc: Exception) -> bool:
+    """Only definitive damage: SQLITE_CORRUPT or SQLITE_NOTADB, never BUSY, LOCKED or IOERR."""
+    code = _error_code(exc)
+    if code >= 0:
+        return code & 0xFF in _CORRUPTION_CODES
+    message = str(exc).lower()
+    return "malformed" in message or "not a database" in message
+
+
+def _has_sidecar(path: Path, suffix: str) -> bool:
+    try:
+        return Path(f"{path}{suffix}").stat().st_size > 0
+    except OSError:
+        return False
+
+
+# -- opening -----------------------------------------------------------------------------
+
+
+def _open_ro(path: Path, timeout: float) -> Connection:
+    conn = sqlite.connect(
+        f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=timeout
+    )
+    try:
+        load_vector_extension(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _open_readonly(path: Path, timeout: float) -> Connection:
+    finding = _examine(path, deep=True, timeout=timeout, readonly=True)
+    if finding.state in ("corrupt", "foreign"):
+        raise DatabaseError(
+            f"the Hexad database at {path} is {_FOUND[finding.state]} ({finding.detail});"
+            " open it read-write to move it aside and rebuild the index"
+        )
+    conn = _open_ro(path, timeout)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _open_writable(path: Path, finding: _Finding, migrate: bool, timeout: float) -> Connection:
+    conn = sqlite.connect(str(path), check_same_thread=False, timeout=timeout)
+    try:
+        load_vector_extension(conn)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if finding.state in ("fresh", "legacy"):
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            if finding.state == "legacy":
+                log.info("marked the older Hexad database at %s as Hexad's", path)
+        if migrate:
+            apply_migrations(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 _HEXAD_GITIGNORE = """\
