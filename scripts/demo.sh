@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set Hexad up and run its main job on a real workspace with the embedded defaults:
-# index the workspace, then answer `callers` and draw the repository map.
+# index the workspace, answer `callers`, draw the repository map, search memory.
 # Usage: scripts/demo.sh [WORKSPACE]   (default: Django's source, installed from PyPI
 #        into .cache/demo — a real codebase of 885 files; nothing is committed)
 set -euo pipefail
@@ -25,3 +25,7 @@ if [ -n "$symbol" ]; then
   .venv/bin/hexad callees "$symbol" -w "$ws"
 fi
 .venv/bin/hexad map --tokens 1024 -w "$ws"
+# semantic memory: chunks synced and embedded with the workspace's own model, then a
+# question answered by words and meaning
+.venv/bin/hexad memory stats -w "$ws"
+.venv/bin/hexad memory search "${QUERY:-generate a random secret string}" -k 5 -w "$ws" --no-refresh

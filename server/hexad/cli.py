@@ -21,7 +21,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hexad import __version__
-from hexad.core.db import Connection, connect, database_path
+from hexad.core.db import (
+    Connection,
+    clear_recovery_notice,
+    connect,
+    database_path,
+    recovery_notice,
+)
 from hexad.core.errors import HexadError
 from hexad.core.types import CallEdge, Symbol
 from hexad.perception.index import IndexReader
@@ -45,10 +51,19 @@ def _find_workspace(start: Path) -> Path:
     return start
 
 
+def _tell_recovery(conn: Connection) -> None:
+    """Say once that a corrupt or foreign database was moved aside."""
+    notice = recovery_notice(conn)
+    if notice is not None:
+        err.print(f"[yellow]hexad:[/] {notice}", highlight=False)
+        clear_recovery_notice(conn)
+
+
 def _run_index(
     root: Path, *, quiet: bool, workers: int | None = None
 ) -> tuple[IndexSummary, Connection]:
     indexer = Indexer(root, workers=workers)
+    _tell_recovery(indexer.conn)
     if quiet or not err.is_terminal:
         return indexer.run(), indexer.conn
     with Progress(
@@ -74,6 +89,7 @@ def _index(workspace: str | None, refresh: bool) -> Iterator[IndexReader]:
         _summary, conn = _run_index(root, quiet=True)
     else:
         conn = connect(database_path(root))
+        _tell_recovery(conn)
     try:
         yield IndexReader(conn)
     finally:
@@ -590,6 +606,218 @@ def policy_ledger(limit: int, task_id: str | None, workspace: str | None, as_jso
             amount = format_amount(s["amount"])
             line = f"spend #{e.id}{task}: {amount} {s['metric']} ({s['source']}){of}{note}"
         out.print(f"{when}  {line}", highlight=False)
+
+
+# -- memory ------------------------------------------------------------------------------
+
+
+@cli.group()
+def memory() -> None:
+    """Semantic memory: code chunks, notes and decisions, searched by words and meaning."""
+
+
+embed_model_option = click.option(
+    "--embed-model",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar="HEXAD_EMBED_MODEL",
+    default=None,
+    help="A GGUF model for embeddings (llama.cpp); default: the workspace's own model.",
+)
+
+
+@contextmanager
+def _memory(
+    workspace: str | None, *, refresh: bool, sync: bool, embed_model: str | None, quiet: bool
+) -> Iterator[Any]:
+    from hexad.memory import Memory
+
+    embedder = None
+    if embed_model:
+        from hexad.inference.embedding import LlamaEmbedder
+
+        embedder = LlamaEmbedder(Path(embed_model))
+    root = (Path(workspace) if workspace else _find_workspace(Path.cwd())).resolve()
+    if refresh or not database_path(root).exists():
+        _summary, conn = _run_index(root, quiet=True)
+    else:
+        conn = connect(database_path(root))
+        _tell_recovery(conn)
+    mem = Memory(conn, root, embedder)
+    try:
+        if sync:
+            _sync_memory(mem, quiet=quiet)
+        yield mem
+    finally:
+        conn.close()
+
+
+def _sync_memory(mem: Any, *, quiet: bool) -> Any:
+    if quiet or not err.is_terminal:
+        return mem.sync()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                label = "memory: chunks" if phase == "chunks" else "memory: embeddings"
+                tasks[phase] = bar.add_task(label, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        return mem.sync(progress)
+
+
+@memory.command("search")
+@click.argument("query")
+@click.option("-k", "--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "keyword", "vector"]),
+    default="hybrid",
+    show_default=True,
+)
+@click.option("--type", "types", multiple=True, type=click.Choice(["chunk", "note", "decision"]))
+@click.option("--kind", "kinds", multiple=True, help="Only these symbol kinds.")
+@click.option("--language", "languages", multiple=True, help="Only these languages.")
+@click.option("--path", "path_glob", default=None, help="Only paths matching this glob.")
+@embed_model_option
+@workspace_option
+@refresh_option
+@json_option
+def memory_search(
+    query: str,
+    limit: int,
+    mode: str,
+    types: tuple[str, ...],
+    kinds: tuple[str, ...],
+    languages: tuple[str, ...],
+    path_glob: str | None,
+    embed_model: str | None,
+    workspace: str | None,
+    refresh: bool,
+    as_json: bool,
+) -> None:
+    """Search memory by words and meaning; each hit says why it matched."""
+    with _memory(
+        workspace, refresh=refresh, sync=refresh, embed_model=embed_model, quiet=as_json
+    ) as mem:
+        hits = mem.recall(
+            query,
+            limit,
+            mode=mode,
+            types=types,
+            kinds=kinds,
+            languages=languages,
+            path_glob=path_glob,
+        )
+    if as_json:
+        _emit_json([h.to_json() for h in hits])
+        return
+    if not hits:
+        err.print(f"nothing in memory matches {query!r}")
+        raise SystemExit(1)
+    for hit in hits:
+        item = hit.item
+        label = item.qualname or item.title or item.key
+        where = f"  {item.location}" if item.location else ""
+        out.print(
+            f"{hit.score:.4f} {item.type:<8} [bold]{label}[/]{where}\n         [dim]{hit.why}[/]",
+            highlight=False,
+        )
+
+
+@memory.command("remember")
+@click.argument("text")
+@click.option(
+    "--scope", default="", help="Where it applies: a path glob or a qualified symbol name."
+)
+@workspace_option
+@json_option
+def memory_remember(text: str, scope: str, workspace: str | None, as_json: bool) -> None:
+    """Remember a note (e.g. "we use pathlib, not os.path")."""
+    with _memory(workspace, refresh=False, sync=False, embed_model=None, quiet=True) as mem:
+        try:
+            note = mem.records.remember(text, scope=scope)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="TEXT") from exc
+        mem.embed_pending()
+    if as_json:
+        _emit_json(note.to_json())
+        return
+    where = f" (for {note.scope})" if note.scope else ""
+    out.print(f"remembered note #{note.id}{where}", highlight=False)
+
+
+@memory.command("forget")
+@click.argument("note_id", type=int)
+@workspace_option
+@json_option
+def memory_forget(note_id: int, workspace: str | None, as_json: bool) -> None:
+    """Forget note NOTE_ID (see `hexad memory notes`)."""
+    with _memory(workspace, refresh=False, sync=False, embed_model=None, quiet=True) as mem:
+        forgotten = mem.records.forget(note_id)
+    if as_json:
+        _emit_json({"id": note_id, "forgotten": forgotten})
+    elif forgotten:
+        out.print(f"forgot note #{note_id}", highlight=False)
+    if not forgotten:
+        if not as_json:
+            err.print(f"there is no note #{note_id}; see `hexad memory notes`")
+        raise SystemExit(1)
+
+
+@memory.command("notes")
+@click.option("--source", type=click.Choice(["user", "learned"]), default=None)
+@workspace_option
+@json_option
+def memory_notes(source: str | None, workspace: str | None, as_json: bool) -> None:
+    """List remembered notes, with their ids."""
+    with _memory(workspace, refresh=False, sync=False, embed_model=None, quiet=True) as mem:
+        notes = mem.records.notes(source=source)
+    if as_json:
+        _emit_json([n.to_json() for n in notes])
+        return
+    for n in notes:
+        where = f" [dim](for {n.scope})[/]" if n.scope else ""
+        out.print(f"#{n.id} {n.source:<7} {n.text}{where}", highlight=False)
+
+
+@memory.command("stats")
+@embed_model_option
+@workspace_option
+@refresh_option
+@json_option
+def memory_stats(
+    embed_model: str | None, workspace: str | None, refresh: bool, as_json: bool
+) -> None:
+    """What memory holds: chunks, notes, decisions, vector spaces; syncs first."""
+    with _memory(
+        workspace, refresh=refresh, sync=refresh, embed_model=embed_model, quiet=as_json
+    ) as mem:
+        stats = mem.stats()
+    if as_json:
+        _emit_json(stats)
+        return
+    table = Table(title="Hexad memory", show_header=False, title_justify="left")
+    table.add_row("chunks", f"{stats['chunks']} from {stats['files']} files")
+    table.add_row("notes", str(stats["notes"]))
+    decisions = stats["decisions"]
+    detail = ", ".join(f"{k} {v}" for k, v in decisions.items() if k != "total")
+    table.add_row("decisions", f"{decisions['total']}" + (f" ({detail})" if detail else ""))
+    table.add_row("plan runs", str(stats["plan_runs"]))
+    for space in stats["spaces"]:
+        table.add_row(
+            f"vectors ({space['state']})",
+            f"{space['vectors']} × {space['dim']} from {space['model']}"
+            + (f", {space['pending']} pending" if space["pending"] else ""),
+        )
+    out.print(table)
 
 
 def main() -> None:

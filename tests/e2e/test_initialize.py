@@ -88,6 +88,10 @@ async def test_server_info_and_capabilities_follow_the_feature_table(ws: Workspa
         "hexad.reindex",
         "hexad.indexStatus",
         "hexad.explainAction",
+        "hexad.memory.search",
+        "hexad.memory.status",
+        "hexad.remember",
+        "hexad.forget",
     ]
     # valid (absent) settings: nothing to complain about
     assert ws.client.messages == []

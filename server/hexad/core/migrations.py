@@ -158,6 +158,135 @@ m006_create_governance_ledger = Migration(
     ),
 )
 
+m007_create_memory = Migration(
+    "m007_create_memory",
+    (
+        # Everything memory can recall is an item: a code chunk (one per indexed symbol),
+        # a note, or a decision. key is stable across re-syncs (chunk: path::qualname, with
+        # #n for same-named siblings); hash is of the text that was indexed and embedded.
+        """CREATE TABLE memory_items (
+            id INTEGER PRIMARY KEY,
+            type TEXT NOT NULL CHECK (type IN ('chunk', 'note', 'decision')),
+            key TEXT NOT NULL UNIQUE,
+            path TEXT,
+            language TEXT,
+            kind TEXT,
+            name TEXT,
+            qualname TEXT,
+            start_line INTEGER,
+            end_line INTEGER,
+            title TEXT NOT NULL DEFAULT '',
+            doc TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL DEFAULT '',
+            hash TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        "CREATE INDEX memory_items_path ON memory_items(path)",
+        "CREATE INDEX memory_items_type ON memory_items(type)",
+        "CREATE INDEX memory_items_qualname ON memory_items(qualname)",
+        # Keyword search: rowid = memory_items.id; columns hold memory.tokens words.
+        """CREATE VIRTUAL TABLE memory_fts USING fts5(
+            name, doc, body, path, tokenize = 'unicode61'
+        )""",
+        # The content hash of each file whose chunks are in memory_items: the sync marker.
+        "CREATE TABLE memory_files (path TEXT PRIMARY KEY, hash TEXT NOT NULL)",
+        # One vector space per embedder fingerprint; vectors live in the vec0 table named
+        # here (created at run time: its dimension depends on the model). state: building
+        # (being filled in the background) | active (searched) | retired. doc_center and
+        # query_center (float32 blobs) are subtracted from a model's vectors before they
+        # are normalised (see memory.store.Centered); NULL for the workspace model.
+        """CREATE TABLE memory_spaces (
+            id INTEGER PRIMARY KEY,
+            fingerprint TEXT NOT NULL UNIQUE,
+            model TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('building', 'active', 'retired')),
+            table_name TEXT NOT NULL,
+            created REAL NOT NULL,
+            doc_center BLOB,
+            query_center BLOB
+        )""",
+        # Which item text (by hash) each space holds a vector for: re-embed only on change.
+        """CREATE TABLE memory_embedded (
+            space_id INTEGER NOT NULL REFERENCES memory_spaces(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (space_id, item_id)
+        ) WITHOUT ROWID""",
+        # Trained embedders (the workspace's own model), persisted across sessions.
+        """CREATE TABLE memory_models (
+            name TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            data BLOB NOT NULL,
+            trained_on INTEGER NOT NULL,
+            created REAL NOT NULL
+        )""",
+        # scope: '' (the whole workspace), a path glob, or a qualified symbol name.
+        # source: user (asked to remember) | learned (from a rejected proposal).
+        """CREATE TABLE memory_notes (
+            item_id INTEGER PRIMARY KEY REFERENCES memory_items(id) ON DELETE CASCADE,
+            scope TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL CHECK (source IN ('user', 'learned')),
+            decision_id INTEGER
+        )""",
+        # Proposals and what became of them, for trust to learn from. JSON in the *_json
+        # columns; status: proposed | accepted | rejected | applied | reverted | stale.
+        """CREATE TABLE memory_decisions (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER REFERENCES memory_items(id) ON DELETE SET NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            task TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            engine TEXT NOT NULL DEFAULT '',
+            model TEXT,
+            prompt_hash TEXT,
+            diff TEXT NOT NULL DEFAULT '',
+            targets_json TEXT NOT NULL DEFAULT '[]',
+            evidence_json TEXT NOT NULL DEFAULT '{}',
+            verification_json TEXT NOT NULL DEFAULT '{}',
+            confidence REAL,
+            policy_json TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL,
+            reason TEXT
+        )""",
+        "CREATE INDEX memory_decisions_status ON memory_decisions(status)",
+        # Every status change of a decision, append-only: the outcome history.
+        """CREATE TABLE memory_decision_events (
+            id INTEGER PRIMARY KEY,
+            decision_id INTEGER NOT NULL REFERENCES memory_decisions(id),
+            ts REAL NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT
+        )""",
+        "CREATE INDEX memory_decision_events_decision ON memory_decision_events(decision_id)",
+        """CREATE TRIGGER memory_decision_events_no_update
+        BEFORE UPDATE ON memory_decision_events
+        BEGIN SELECT RAISE(ABORT, 'decision history is append-only'); END""",
+        """CREATE TRIGGER memory_decision_events_no_delete
+        BEFORE DELETE ON memory_decision_events
+        BEGIN SELECT RAISE(ABORT, 'decision history is append-only'); END""",
+        # Plans being run, so an interrupted plan resumes after a restart.
+        """CREATE TABLE memory_plan_runs (
+            id TEXT PRIMARY KEY,
+            task TEXT NOT NULL,
+            plan_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        """CREATE TABLE memory_plan_steps (
+            run_id TEXT NOT NULL REFERENCES memory_plan_runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            detail_json TEXT NOT NULL DEFAULT '{}',
+            updated REAL NOT NULL,
+            PRIMARY KEY (run_id, idx)
+        )""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_create_files,
     m002_create_symbols,
@@ -165,4 +294,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     m004_create_imports,
     m005_create_meta,
     m006_create_governance_ledger,
+    m007_create_memory,
 )

@@ -19,10 +19,20 @@ class IndexSettings(BaseModel):
     debounce_ms: int = Field(default=300, ge=0, le=60_000)
 
 
+class MemorySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="keep semantic memory in step with the index")
+    embed_model: str | None = Field(
+        default=None, description="GGUF file for llama.cpp embeddings; none: the workspace's own"
+    )
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     index: IndexSettings = IndexSettings()
+    memory: MemorySettings = MemorySettings()
     jedi: bool = Field(default=True, description="ask jedi where the index is not certain")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_file: str | None = None

@@ -7,7 +7,7 @@ through the line's text to honour it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lsprotocol import types
@@ -157,9 +157,14 @@ class Converter:
             from_ranges=[self.lsp_range(group.path, s) for s in group.sites],
         )
 
-    def lsp_hover(self, info: HoverInfo, path: str, span: Span | None) -> types.Hover:
+    def lsp_hover(
+        self, info: HoverInfo, path: str, span: Span | None, notes: Sequence[str] = ()
+    ) -> types.Hover:
+        text = hover_markdown(info)
+        if notes:
+            text += "\n\n---\n\n**Remembered**\n" + "\n".join(f"- {n}" for n in notes)
         return types.Hover(
-            contents=types.MarkupContent(types.MarkupKind.Markdown, hover_markdown(info)),
+            contents=types.MarkupContent(types.MarkupKind.Markdown, text),
             range=self.lsp_range(path, span) if span is not None else None,
         )
 

@@ -55,6 +55,10 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("hexad.reindex", handlers.reindex),
     ("hexad.indexStatus", handlers.index_status),
     ("hexad.explainAction", handlers.explain_action),
+    ("hexad.memory.search", handlers.memory_search),
+    ("hexad.memory.status", handlers.memory_status),
+    ("hexad.remember", handlers.remember),
+    ("hexad.forget", handlers.forget),
 )
 
 

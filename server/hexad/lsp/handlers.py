@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
-from hexad.core.types import Span
+from hexad.core.types import Location, Span
 from hexad.lsp.server import HexadServer
 from hexad.perception.repomap import build_repo_map
 
@@ -200,7 +200,14 @@ async def hover(ls: HexadServer, params: types.HoverParams) -> types.Hover | Non
         path, line, col = at
         word = ls.navigator.word_at(path, line, col)
         span = Span(line, word[1], line, word[2]) if word else None
-        return ls.converter.lsp_hover(info, path, span)
+        notes: list[str] = []
+        if ls.memory is not None and info.symbol is not None:
+            sym = info.symbol
+            notes = [
+                f"{n.text} *(note #{n.id}{', learned' if n.source == 'learned' else ''})*"
+                for n in ls.memory.notes_for(sym.path, sym.qualname, sym.name)
+            ]
+        return ls.converter.lsp_hover(info, path, span, notes)
 
     return await asyncio.to_thread(work)
 
@@ -331,3 +338,107 @@ def index_status(ls: HexadServer, *args: Any) -> dict[str, Any]:
         "lastRunSeconds": round(last.seconds, 3) if last else None,
         **counts,
     }
+
+
+# -- memory ----------------------------------------------------------------------
+
+
+def _memory(ls: HexadServer, command: str) -> Any:
+    if ls.memory is None:
+        raise JsonRpcInvalidParams(f"{command}: memory is off (no workspace, or memory.enabled)")
+    return ls.memory
+
+
+def _one_object(args: tuple[Any, ...], command: str, positional: str) -> dict[str, Any]:
+    """Commands take one object; a lone string or number stands for ``positional``."""
+    if len(args) == 1 and isinstance(args[0], dict):
+        return args[0]
+    if len(args) == 1 and isinstance(args[0], str | int) and not isinstance(args[0], bool):
+        return {positional: args[0]}
+    raise JsonRpcInvalidParams(f"{command}: expects one object argument")
+
+
+def _strings(value: Any, command: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise JsonRpcInvalidParams(f"{command}: {key} must be a string or a list of strings")
+
+
+async def memory_search(ls: HexadServer, *args: Any) -> list[dict[str, Any]]:
+    """``hexad.memory.search`` [{query, k?, mode?, types?, kinds?, languages?, path?}]."""
+    command = "hexad.memory.search"
+    memory = _memory(ls, command)
+    opts = _one_object(args, command, "query")
+    query, k, mode = opts.get("query"), opts.get("k", 10), opts.get("mode", "hybrid")
+    if not isinstance(query, str) or not query.strip():
+        raise JsonRpcInvalidParams(f"{command}: query must be a non-empty string")
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
+        raise JsonRpcInvalidParams(f"{command}: k must be an integer from 1 to 1000")
+    if mode not in ("hybrid", "keyword", "vector"):
+        raise JsonRpcInvalidParams(f"{command}: mode must be hybrid, keyword or vector")
+    path_glob = opts.get("path")
+    if path_glob is not None and not isinstance(path_glob, str):
+        raise JsonRpcInvalidParams(f"{command}: path must be a glob string")
+    filters = {
+        key: _strings(opts.get(key), command, key) for key in ("types", "kinds", "languages")
+    }
+
+    def work() -> list[dict[str, Any]]:
+        hits = memory.recall(query, k, mode=mode, path_glob=path_glob, **filters)
+        out = []
+        for hit in hits:
+            data = hit.to_json()
+            item = hit.item
+            if item.type != "note" and item.path and ls.converter is not None:
+                start = item.start_line or 0
+                end = item.end_line if item.end_line is not None else start
+                loc = ls.converter.lsp_location(Location(item.path, Span(start, 0, end, 0)))
+                r = loc.range
+                data["location"] = {
+                    "uri": loc.uri,
+                    "range": {
+                        "start": {"line": r.start.line, "character": r.start.character},
+                        "end": {"line": r.end.line, "character": r.end.character},
+                    },
+                }
+            out.append(data)
+        return out
+
+    return await asyncio.to_thread(work)
+
+
+async def remember(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.remember`` [{text, scope?}] or ["text"]: keep a note across sessions."""
+    command = "hexad.remember"
+    memory = _memory(ls, command)
+    opts = _one_object(args, command, "text")
+    text, scope = opts.get("text"), opts.get("scope", "")
+    if not isinstance(text, str) or not text.strip():
+        raise JsonRpcInvalidParams(f"{command}: text must be a non-empty string")
+    if not isinstance(scope, str):
+        raise JsonRpcInvalidParams(f"{command}: scope must be a path glob or a qualified name")
+    note = await asyncio.to_thread(memory.remember, text, scope)
+    return dict(note.to_json())
+
+
+async def forget(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.forget`` [{id}] or [id]: drop a note."""
+    command = "hexad.forget"
+    memory = _memory(ls, command)
+    note_id = _one_object(args, command, "id").get("id")
+    if not isinstance(note_id, int) or isinstance(note_id, bool):
+        raise JsonRpcInvalidParams(f"{command}: id must be a note id (an integer)")
+    forgotten = await asyncio.to_thread(memory.forget, note_id)
+    return {"id": note_id, "forgotten": forgotten}
+
+
+async def memory_status(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.memory.status``: what memory holds and how the last sync went."""
+    memory = _memory(ls, "hexad.memory.status")
+    stats = await asyncio.to_thread(memory.stats)
+    last = memory.last_report
+    return {**stats, "lastSync": last.to_json() if last is not None else None}

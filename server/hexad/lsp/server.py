@@ -17,8 +17,10 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
 from hexad import __version__
+from hexad.core.db import clear_recovery_notice, connect, database_path, recovery_notice
 from hexad.core.settings import Settings, parse_settings
 from hexad.lsp.convert import Converter
+from hexad.lsp.memory import MemoryWorker
 from hexad.lsp.policies import PolicyDocuments
 from hexad.perception.live import LiveIndex
 from hexad.perception.navigation import Navigator
@@ -70,6 +72,7 @@ class HexadServer(LanguageServer):
         self.navigator: Navigator | None = None
         self.converter: Converter | None = None
         self.policies: PolicyDocuments | None = None
+        self.memory: MemoryWorker | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._progress_token: str | None = None
         self._progress_supported = False
@@ -138,11 +141,52 @@ class HexadServer(LanguageServer):
         self.policies = PolicyDocuments(self.root, encoding)
         for problem in (i for issues in self.policies.store.issues.values() for i in issues):
             log.warning("policy: %s", problem.format())
+        self._tell_recovery()
+        self.memory = self._open_memory()
         first = live.refresh()
         if self.settings.index.watch:
             # Watch once the first index is in: its bulk writes would only flood the
             # watcher. A second (warm, cheap) refresh catches what changed meanwhile.
             first.add_done_callback(lambda _f: self._start_watching(live))
+
+    def _tell_recovery(self) -> None:
+        """A corrupt or foreign database was moved aside: say so once, as a warning."""
+        if self.root is None:
+            return
+        conn = connect(database_path(self.root), migrate=False)
+        try:
+            notice = recovery_notice(conn)
+            if notice is not None:
+                self.window_show_message(
+                    types.ShowMessageParams(types.MessageType.Warning, f"Hexad: {notice}")
+                )
+                clear_recovery_notice(conn)
+        finally:
+            conn.close()
+
+    def _open_memory(self) -> MemoryWorker | None:
+        if self.root is None or not self.settings.memory.enabled:
+            return None
+        embedder = None
+        if self.settings.memory.embed_model:
+            from hexad.inference.embedding import LlamaEmbedder
+
+            model = Path(self.settings.memory.embed_model).expanduser()
+            if model.is_file():
+                embedder = LlamaEmbedder(model)
+            else:
+                message = (
+                    f"Hexad: memory.embed_model {model} does not exist; using the "
+                    "workspace's own embedding"
+                )
+                log.warning("%s", message)
+                self.window_show_message(
+                    types.ShowMessageParams(types.MessageType.Warning, message)
+                )
+        return MemoryWorker(self.root, embedder, self._on_memory_event)
+
+    def _on_memory_event(self, event: str, data: dict[str, Any]) -> None:
+        self._on_index_event(f"memory.{event}", data)
 
     def _start_watching(self, live: LiveIndex) -> None:
         try:
@@ -156,6 +200,9 @@ class HexadServer(LanguageServer):
         if self.live is not None:
             self.live.close_all()
             self.live = None
+        if self.memory is not None:
+            self.memory.close()
+            self.memory = None
 
     # -- index events (from the writer thread) ---------------------------------
 
@@ -192,6 +239,14 @@ class HexadServer(LanguageServer):
                 self._progress_token = None
             stats = {"files": summary.files, "symbols": summary.symbols}
             self.protocol.notify("hexad/indexed", {**stats, "seconds": round(summary.seconds, 3)})
+            if self.memory is not None:
+                self.memory.request_sync()
+        elif event == "memory.synced":
+            self.protocol.notify("hexad/memorySynced", data)
+        elif event == "memory.error":
+            self.window_show_message(
+                types.ShowMessageParams(types.MessageType.Warning, data["message"])
+            )
         elif event == "document":
             self.protocol.notify("hexad/documentIndexed", data)
         elif event == "error":
