@@ -52,11 +52,22 @@ def _find_workspace(start: Path) -> Path:
 
 
 def _tell_recovery(conn: Connection) -> None:
-    """Say once that a corrupt or foreign database was moved aside."""
+    """A corrupt or foreign database was moved aside: the warning logged to stderr when it
+    happened said so; say it again only if another process (a server) did the moving."""
     notice = recovery_notice(conn)
     if notice is not None:
-        err.print(f"[yellow]hexad:[/] {notice}", highlight=False)
+        if not _recovered_here:
+            err.print(f"[yellow]hexad:[/] {notice}", highlight=False, soft_wrap=True)
         clear_recovery_notice(conn)
+
+
+class _RecoveryLog(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        _recovered_here.append(record.getMessage())
+
+
+_recovered_here: list[str] = []
+logging.getLogger("hexad.core.db").addHandler(_RecoveryLog(logging.WARNING))
 
 
 def _run_index(
