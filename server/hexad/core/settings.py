@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class IndexSettings(BaseModel):
@@ -28,11 +28,38 @@ class MemorySettings(BaseModel):
     )
 
 
+class ModelSettings(BaseModel):
+    """One model, by the name routes use: a GGUF file run in process, or a model served
+    by an OpenAI-compatible server (llama.cpp's server, vLLM, Ollama)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(default=None, description="GGUF file, run by llama.cpp in process")
+    url: str | None = Field(default=None, description="OpenAI-compatible base URL (.../v1)")
+    remote_name: str | None = Field(default=None, description="the server's name for it")
+    role: Literal["chat", "code", "embedding"] = "chat"
+    n_ctx: int = Field(default=4096, ge=128, le=1_048_576, description="context tokens")
+    threads: int | None = Field(default=None, ge=1, le=256)
+    idle_unload_s: float = Field(default=300.0, ge=0, description="unload after idle; 0 never")
+    timeout_s: float = Field(default=120.0, gt=0, description="per HTTP request")
+    retries: int = Field(default=2, ge=0, le=10, description="HTTP retries on failure")
+    api_key_env: str | None = Field(default=None, description="env var with a bearer token")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> ModelSettings:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("a model needs exactly one of path (GGUF file) or url (server)")
+        return self
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     index: IndexSettings = IndexSettings()
     memory: MemorySettings = MemorySettings()
+    models: dict[str, ModelSettings] = Field(
+        default_factory=dict, description="models by name; governance routes name them"
+    )
     jedi: bool = Field(default=True, description="ask jedi where the index is not certain")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_file: str | None = None

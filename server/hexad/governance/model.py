@@ -240,6 +240,11 @@ class Action(BaseModel):
     """Model tokens the action will spend."""
     seconds: float = Field(default=0.0, ge=0.0)
     """Wall seconds the action will take (for ``verify``: the test run's time)."""
+    model: str | None = None
+    """The model a ``generate`` action runs (a name from settings)."""
+    prompt: str | None = None
+    """The prompt template of a ``generate`` action, ``name@version#hash``: the ledger
+    records which prompt every model call used."""
 
     @property
     def files(self) -> int:
