@@ -597,3 +597,50 @@ def test_the_workspace_model_is_retrained_when_the_code_drifts(
     assert hit.item.path.startswith("ledger/book")  # type: ignore[union-attr]
     models = memory.conn.execute("SELECT count(*) FROM memory_models").fetchone()[0]
     assert models == 1  # the retired model went with its space
+
+
+def test_a_long_docstring_is_stripped_before_the_body_is_cut() -> None:
+    doc = "\n".join(f"    line {i} of a very long docstring" for i in range(80))
+    source = f'def f(x):\n    """Summary.\n{doc}\n    """\n    return compute(x)\n'
+    end = source.count("\n") - 1
+    (chunk,) = build_chunks(
+        "m.py", "python", source, [SymbolRow(1, None, "f", "function", "m.f", 0, end, "", "S")]
+    )
+    assert "long docstring" not in chunk.body and "return compute(x)" in chunk.body
+
+
+def test_forgetting_refreshes_the_servers_vector_mirror(workspace: WriteWorkspace) -> None:
+    root = workspace(FILES)
+    memory = _open(root, mirror=True)
+    memory.sync()
+    note = memory.records.remember("invoices are immutable once sent")
+    memory.embed_pending()
+    assert note.id in {h.item.id for h in memory.recall("immutable invoices", 20, mode="vector")}
+    memory.records.forget(note.id)
+    left = memory.items.count()
+    hits = memory.recall("immutable invoices", left, mode="vector")
+    # a stale mirror would still rank the forgotten note, and return one hit too few
+    assert note.id not in {h.item.id for h in hits} and len(hits) == left
+
+
+def test_a_large_memory_leaves_very_common_words_out_of_the_keyword_query(
+    workspace: WriteWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hexad.memory import search
+
+    root = workspace(FILES)
+    memory = _open(root)
+    memory.sync()
+    searcher = memory._searcher
+    query = words("catalog price amount tax invoice customer json")
+    assert searcher._selective(query) == query  # a small memory: every word counts
+    monkeypatch.setattr(search, "LARGE_MEMORY", 0)
+    monkeypatch.setattr(search, "COMMON_SHARE", 0.3)  # this memory has 8 chunks
+    df = dict(memory.conn.execute("SELECT term, doc FROM memory_fts_vocab").fetchall())
+    total = memory.items.count()
+    kept = searcher._selective(query)
+    assert kept == [w for w in query if df.get(w, 0) <= search.COMMON_SHARE * total]
+    assert kept and kept != query  # some words are in more than 30% of the items
+    monkeypatch.setattr(search, "COMMON_SHARE", 0.0)
+    rarest = min(query, key=lambda w: df.get(w, 0))
+    assert searcher._selective(query) == [rarest]  # never an empty query

@@ -189,6 +189,8 @@ m007_create_memory = Migration(
         """CREATE VIRTUAL TABLE memory_fts USING fts5(
             name, doc, body, path, tokenize = 'unicode61'
         )""",
+        # Per-word document counts of memory_fts (a view on its index, no storage).
+        "CREATE VIRTUAL TABLE memory_fts_vocab USING fts5vocab(memory_fts, row)",
         # The content hash of each file whose chunks are in memory_items: the sync marker.
         "CREATE TABLE memory_files (path TEXT PRIMARY KEY, hash TEXT NOT NULL)",
         # One vector space per embedder fingerprint; vectors live in the vec0 table named

@@ -75,7 +75,9 @@ class LlamaEmbedder:
             raise ValueError("n_ctx must be at least 8, batch_size and max_tokens positive")
         self._path = Path(model_path)
         self._n_ctx = n_ctx
-        self._n_threads = n_threads
+        # all cores by default made a busy 2-core machine 20x slower per query (threads
+        # spinning against each other); leave one core to the rest of Hexad
+        self._n_threads = n_threads or max(1, (os.cpu_count() or 2) - 1)
         self._batch_size = batch_size
         self._max_tokens = min(max_tokens, n_ctx)
         self._lock = threading.Lock()

@@ -17,6 +17,7 @@ from hexad.memory.tokens import fts_text
 
 BODY_MAX_LINES = 60
 BODY_MAX_CHARS = 4000
+_DOCSTRING_KINDS = frozenset({"function", "method", "class"})
 _PY_DOCSTRING = re.compile(r"""^[ \t]*[rRuU]?("{3}|'{3}|"|')""", re.MULTILINE)
 
 
@@ -117,9 +118,8 @@ def build_chunks(
     seen: dict[str, int] = {}
     chunks: list[Chunk] = []
     for sym in sorted(symbols, key=lambda s: (s.start_line, s.end_line, s.id)):
-        body = _body(lines, sym, children.get(sym.id, []))
-        if language == "python" and sym.doc and sym.kind in {"function", "method", "class"}:
-            body = _strip_python_docstring(body)
+        strip = language == "python" and bool(sym.doc) and sym.kind in _DOCSTRING_KINDS
+        body = _body(lines, sym, children.get(sym.id, []), strip_doc=strip)
         base = f"{path}::{sym.qualname}"
         count = seen.get(base, 0) + 1
         seen[base] = count
@@ -141,17 +141,23 @@ def build_chunks(
     return chunks
 
 
-def _body(lines: list[str], sym: SymbolRow, nested: Sequence[SymbolRow]) -> str:
-    """The symbol's lines with nested definitions folded to their first line."""
+def _body(lines: list[str], sym: SymbolRow, nested: Sequence[SymbolRow], *, strip_doc: bool) -> str:
+    """The symbol's lines with nested definitions folded to their first line, without its
+    docstring (removed before the cut, so a long docstring cannot crowd out the code)."""
     skip: set[int] = set()
     for child in nested:
         skip.update(range(child.start_line + 1, child.end_line + 1))
+    kept = [
+        lines[n]
+        for n in range(sym.start_line, min(sym.end_line, len(lines) - 1) + 1)
+        if n not in skip
+    ]
+    text = "\n".join(kept)
+    if strip_doc:
+        text = _strip_python_docstring(text)
     out: list[str] = []
     size = 0
-    for number in range(sym.start_line, min(sym.end_line, len(lines) - 1) + 1):
-        if number in skip:
-            continue
-        line = lines[number]
+    for line in text.split("\n"):
         out.append(line)
         size += len(line) + 1
         if len(out) >= BODY_MAX_LINES or size >= BODY_MAX_CHARS:

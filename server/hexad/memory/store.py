@@ -243,6 +243,7 @@ class ItemStore:
                     (space.id, *part),
                 )
             self.conn.execute(f"DELETE FROM memory_items WHERE id IN ({marks})", part)
+        self.bump_generation()  # mirrors of the vectors must drop the deleted rows
 
     def sample(self, limit: int, type_: str = "chunk") -> list[Item]:
         """Up to ``limit`` items spread over the table, the same ones every time."""

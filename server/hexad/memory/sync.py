@@ -147,9 +147,10 @@ class MemorySync:
         return chunks
 
     def _replace_file(self, path: str, chunks: Sequence[Chunk], report: SyncReport) -> None:
+        # "+type": keep SQLite on the path index (the type index made this a full scan)
         old = dict(
             self.conn.execute(
-                "SELECT key, id FROM memory_items WHERE type = 'chunk' AND path = ?", (path,)
+                "SELECT key, id FROM memory_items WHERE +type = 'chunk' AND path = ?", (path,)
             ).fetchall()
         )
         for chunk in chunks:
