@@ -145,3 +145,44 @@ def test_an_interrupted_build_leaves_no_model(
     with pytest.raises(ModelUnavailableError, match="disk full"):
         gemma_model_path(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+_STDOUT_SCRIPT = """
+import sys, threading, time
+from pathlib import Path
+from hexad.inference.embedding import LlamaEmbedder
+stop = threading.Event()
+written = 0
+def chatter():
+    global written
+    while not stop.is_set():
+        written += 1
+        sys.stdout.write(f"line {written}\\n")
+        sys.stdout.flush()
+        time.sleep(0.002)
+t = threading.Thread(target=chatter)
+t.start()
+LlamaEmbedder(Path(sys.argv[1]), max_tokens=8).embed_query("load the model")
+stop.set()
+t.join()
+sys.stdout.write(f"written {written}\\n")
+"""
+
+
+def test_loading_a_model_never_swallows_stdout(model_path: Path) -> None:
+    """A language server speaks JSON-RPC on stdout: nothing written while a model loads
+    may be lost (llama-cpp-python's verbose=False points fd 1 at /dev/null meanwhile)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _STDOUT_SCRIPT, str(model_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = proc.stdout.splitlines()
+    written = int(lines[-1].split()[1])
+    assert written > 10
+    assert lines[:-1] == [f"line {i}" for i in range(1, written + 1)]

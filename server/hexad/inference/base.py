@@ -25,6 +25,10 @@ class InferenceError(HexadError):
     """A model call failed: the server is unreachable, the model crashed, a timeout."""
 
 
+class ModelUnavailableError(HexadError):
+    """The GGUF file is missing or unreadable, or llama.cpp is not installed."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: Role

@@ -25,7 +25,8 @@ from typing import Any, Protocol, cast
 import numpy as np
 
 from hexad.core.embedding import Vectors, normalise_rows
-from hexad.core.errors import HexadError
+from hexad.inference.base import ModelUnavailableError
+from hexad.inference.native import llama_cpp_module, quiet_load
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,6 @@ _MEAN_POOLING = 1  # llama_cpp.LLAMA_POOLING_TYPE_MEAN
 _CHARS_PER_TOKEN_MAX = 32  # texts are cut to this many characters a token before tokenising
 _HASH_SPAN = 1 << 20  # the fingerprint hashes the first and the last MiB of the file
 _STALE_PARTIAL_S = 3600.0
-
-
-class ModelUnavailableError(HexadError):
-    """The GGUF file is missing or unreadable, or llama.cpp is not installed."""
 
 
 class _Llama(Protocol):
@@ -147,29 +144,25 @@ class LlamaEmbedder:
             return self._llm
         if not self._path.is_file():
             raise ModelUnavailableError(f"embedding model {self._path} does not exist")
-        try:
-            llama_cpp = importlib.import_module("llama_cpp")
-        except ImportError as error:
-            raise ModelUnavailableError(
-                "embedding with a GGUF model needs llama-cpp-python (pip install llama-cpp-python)"
-            ) from error
+        llama_cpp = llama_cpp_module()
         started = time.perf_counter()
         try:
-            llm = cast(
-                _Llama,
-                llama_cpp.Llama(
-                    model_path=str(self._path),
-                    embedding=True,
-                    pooling_type=_MEAN_POOLING,
-                    n_ctx=self._n_ctx,
-                    # a whole text must fit one batch
-                    n_batch=self._n_ctx,
-                    n_ubatch=self._n_ctx,
-                    n_threads=self._n_threads,
-                    n_threads_batch=self._n_threads,  # embedding runs batches only
-                    verbose=False,
-                ),
-            )
+            with quiet_load(self._path.name):
+                llm = cast(
+                    _Llama,
+                    llama_cpp.Llama(
+                        model_path=str(self._path),
+                        embedding=True,
+                        pooling_type=_MEAN_POOLING,
+                        n_ctx=self._n_ctx,
+                        # a whole text must fit one batch
+                        n_batch=self._n_ctx,
+                        n_ubatch=self._n_ctx,
+                        n_threads=self._n_threads,
+                        n_threads_batch=self._n_threads,  # embedding runs batches only
+                        verbose=True,  # verbose=False silences stdout process-wide: native.py
+                    ),
+                )
         except (ValueError, RuntimeError, OSError) as error:
             raise ModelUnavailableError(f"cannot load {self._path.name}: {error}") from error
         self._dim = int(llm.n_embd())
