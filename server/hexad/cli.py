@@ -831,6 +831,83 @@ def memory_stats(
     out.print(table)
 
 
+# -- models ------------------------------------------------------------------------------
+
+
+@cli.command("generate")
+@click.argument("task")
+@click.option("--prompt", "prompt_name", required=True, help="Packaged prompt template name.")
+@click.option("--var", "variables", multiple=True, help="NAME=VALUE for the template (repeat).")
+@click.option(
+    "--model-path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A GGUF file to serve the task's routed model in process.",
+)
+@click.option("--model-url", default=None, help="An OpenAI-compatible server (…/v1) instead.")
+@click.option("--max-tokens", type=click.IntRange(1, 100_000), default=None)
+@click.option("--task-id", default=None, help="Charge per-task budgets to this id.")
+@workspace_option
+@json_option
+def generate_command(
+    task: str,
+    prompt_name: str,
+    variables: tuple[str, ...],
+    model_path: str | None,
+    model_url: str | None,
+    max_tokens: int | None,
+    task_id: str | None,
+    workspace: str | None,
+    as_json: bool,
+) -> None:
+    """Run a prompt through the model governance routes TASK to (e.g. implement, plan)."""
+    from hexad.core.settings import ModelSettings
+    from hexad.execution.models import call_json, open_model_service
+    from hexad.governance import open_engine
+    from hexad.inference.prompts import PromptError, prompt
+
+    values: dict[str, str] = {}
+    for item in variables:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--var")
+        values[name] = value
+    try:
+        request = prompt(prompt_name).render(max_tokens=max_tokens, **values)
+    except PromptError as exc:
+        raise click.BadParameter(str(exc), param_hint="--prompt/--var") from exc
+    root = (Path(workspace) if workspace else _find_workspace(Path.cwd())).resolve()
+    engine = open_engine(root)
+    route = engine.route(task)
+    name = (route.route.model if route is not None else None) or "local"
+    models = {}
+    if model_path or model_url:
+        models[name] = ModelSettings(path=model_path, url=model_url, threads=None)
+    service = open_model_service(engine, models)
+    try:
+        call = service.generate(task, request, task_id=task_id)
+    finally:
+        for backend in service.backends.values():
+            backend.close()
+        engine.close()
+    if as_json:
+        _emit_json(call_json(call))
+    elif call.generation is None:
+        err.print(f"[yellow]no model answered:[/] {call.unavailable}", highlight=False)
+    else:
+        gen = call.generation
+        click.echo(gen.text)
+        stats = gen.logprob_stats()
+        err.print(
+            f"[dim]{call.model} ({gen.backend}): {gen.finish_reason}, {gen.prompt_tokens} + "
+            f"{gen.completion_tokens} tokens in {gen.seconds:.1f} s; mean log-prob "
+            f"{stats.get('mean_logprob', float('nan')):.2f}[/]",
+            highlight=False,
+        )
+    if call.generation is None:
+        raise SystemExit(1)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -150,3 +150,48 @@ class ModelService:
             if (state := decision.budget(name)) is not None and state.remaining is not None
         ]
         return min(left) if left else None
+
+
+def open_model_service(engine: Engine, models: Mapping[str, ModelSettings]) -> ModelService:
+    """The service with a backend for each kind of model configured (none: every call
+    degrades with its reason, and everything else keeps working)."""
+    backends: dict[str, Backend] = {}
+    if any(m.path is not None for m in models.values()):
+        from hexad.inference.llama import LlamaBackend
+
+        backends["llama"] = LlamaBackend(models)
+    if any(m.url is not None for m in models.values()):
+        from hexad.inference.openai import OpenAIBackend
+
+        backends["openai"] = OpenAIBackend(models)
+    return ModelService(engine, models, backends)
+
+
+def call_json(call: ModelCall) -> dict[str, object]:
+    """A model call as clients see it (LSP command results, ``hexad generate --json``)."""
+    data: dict[str, object] = {
+        "task": call.task,
+        "model": call.model,
+        "ok": call.ok,
+        "unavailable": call.unavailable,
+        "decision": call.decision.decision_id if call.decision is not None else None,
+    }
+    gen = call.generation
+    if gen is not None:
+        data.update(
+            text=gen.text,
+            finishReason=gen.finish_reason,
+            promptTokens=gen.prompt_tokens,
+            completionTokens=gen.completion_tokens,
+            seconds=round(gen.seconds, 3),
+            firstTokenSeconds=gen.first_token_seconds,
+            logprobs=gen.logprob_stats(),
+            parsed=gen.parsed,
+            backend=gen.backend,
+            prompt=(
+                f"{gen.template.name}@{gen.template.version}#{gen.template.hash[:12]}"
+                if gen.template
+                else None
+            ),
+        )
+    return data

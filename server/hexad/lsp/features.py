@@ -59,6 +59,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("hexad.memory.status", handlers.memory_status),
     ("hexad.remember", handlers.remember),
     ("hexad.forget", handlers.forget),
+    ("hexad.generate", handlers.generate),
 )
 
 

@@ -18,7 +18,8 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
 from hexad.core.types import Location, Span
-from hexad.lsp.server import HexadServer
+from hexad.inference.base import CancelToken
+from hexad.lsp.server import REQUEST_ID, HexadServer
 from hexad.perception.repomap import build_repo_map
 
 log = logging.getLogger(__name__)
@@ -442,3 +443,52 @@ async def memory_status(ls: HexadServer, *args: Any) -> dict[str, Any]:
     stats = await asyncio.to_thread(memory.stats)
     last = memory.last_report
     return {**stats, "lastSync": last.to_json() if last is not None else None}
+
+
+# -- models ----------------------------------------------------------------------
+
+
+async def generate(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.generate`` [{task, prompt, values, maxTokens?, taskId?}]: run a packaged
+    prompt through the model governance routes ``task`` to. Cancelling the request stops
+    the generation; with no usable model the answer says why (``unavailable``)."""
+    from hexad.execution.models import call_json
+    from hexad.inference.prompts import PromptError
+    from hexad.inference.prompts import prompt as load_prompt
+
+    command = "hexad.generate"
+    opts = _one_object(args, command, "task")
+    task, name, values = opts.get("task"), opts.get("prompt"), opts.get("values", {})
+    max_tokens, task_id = opts.get("maxTokens"), opts.get("taskId")
+    if not isinstance(task, str) or not task:
+        raise JsonRpcInvalidParams(f"{command}: task must be a task kind, e.g. implement")
+    if not isinstance(name, str) or not isinstance(values, dict):
+        raise JsonRpcInvalidParams(f"{command}: prompt must be a name and values an object")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise JsonRpcInvalidParams(f"{command}: maxTokens must be a positive integer")
+    try:
+        request = load_prompt(name).render(max_tokens=max_tokens, **values)
+    except PromptError as exc:
+        raise JsonRpcInvalidParams(f"{command}: {exc}") from exc
+    service = ls.model_service()
+    if service is None:
+        raise JsonRpcInvalidParams(f"{command}: no workspace")
+    cancel = CancelToken()
+    request_id = REQUEST_ID.get()
+    if request_id is not None:  # $/cancelRequest for this id stops the model (server.py)
+        ls.cancel_tokens[request_id] = cancel
+    try:
+        call = await asyncio.to_thread(
+            service.generate,
+            task,
+            request,
+            task_id=task_id if isinstance(task_id, str) else None,
+            cancel=cancel,
+        )
+    except asyncio.CancelledError:
+        cancel.cancel()
+        raise
+    finally:
+        if request_id is not None:
+            ls.cancel_tokens.pop(request_id, None)
+    return call_json(call)

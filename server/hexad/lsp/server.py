@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from pygls.uris import to_fs_path
 from hexad import __version__
 from hexad.core.db import clear_recovery_notice, connect, database_path, recovery_notice
 from hexad.core.settings import Settings, parse_settings
+from hexad.execution.models import ModelService, open_model_service
+from hexad.governance import open_engine
+from hexad.inference.base import CancelToken
 from hexad.lsp.convert import Converter
 from hexad.lsp.memory import MemoryWorker
 from hexad.lsp.policies import PolicyDocuments
@@ -28,6 +32,10 @@ from hexad.perception.navigation import Navigator
 log = logging.getLogger(__name__)
 
 _ANSWERED = object()  # a message already dealt with while it was being read
+# The id of the request being dispatched: tasks a handler starts inherit it, so a long
+# command can register a CancelToken under its id (pygls cancels only the outer future of
+# workspace/executeCommand, never the command's own coroutine).
+REQUEST_ID: ContextVar[str | int | None] = ContextVar("hexad_request_id", default=None)
 
 
 class HexadProtocol(LanguageServerProtocol):
@@ -52,8 +60,22 @@ class HexadProtocol(LanguageServerProtocol):
             return _ANSWERED
 
     def handle_message(self, message: Any) -> None:
-        if message is not _ANSWERED:
+        if message is _ANSWERED:
+            return
+        is_request = getattr(message, "method", None) is not None
+        token = REQUEST_ID.set(getattr(message, "id", None) if is_request else None)
+        try:
             super().handle_message(message)
+        finally:
+            REQUEST_ID.reset(token)
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        server = self._server
+        if isinstance(server, HexadServer):
+            cancel = server.cancel_tokens.pop(msg_id, None)
+            if cancel is not None:
+                cancel.cancel()
+        super()._handle_cancel_notification(msg_id)
 
 
 class HexadServer(LanguageServer):
@@ -73,6 +95,8 @@ class HexadServer(LanguageServer):
         self.converter: Converter | None = None
         self.policies: PolicyDocuments | None = None
         self.memory: MemoryWorker | None = None
+        self._models: ModelService | None = None
+        self.cancel_tokens: dict[str | int, CancelToken] = {}  # by request id
         self.loop: asyncio.AbstractEventLoop | None = None
         self._progress_token: str | None = None
         self._progress_supported = False
@@ -82,6 +106,8 @@ class HexadServer(LanguageServer):
 
     def configure(self, raw: Any) -> None:
         settings, problems = parse_settings(raw)
+        if self._models is not None and settings.models != self.settings.models:
+            self._close_models()
         self.settings = settings
         logging.getLogger("hexad").setLevel(settings.log_level.upper())
         if settings.log_file and settings.log_file != self._log_file:
@@ -149,6 +175,15 @@ class HexadServer(LanguageServer):
             # watcher. A second (warm, cheap) refresh catches what changed meanwhile.
             first.add_done_callback(lambda _f: self._start_watching(live))
 
+    def model_service(self) -> ModelService | None:
+        """Model calls under the workspace's governance, built on first use from the
+        ``models`` setting (rebuilt when the settings change)."""
+        if self.root is None:
+            return None
+        if self._models is None:
+            self._models = open_model_service(open_engine(self.root), self.settings.models)
+        return self._models
+
     def _tell_recovery(self) -> None:
         """A corrupt or foreign database was moved aside: say so once, as a warning."""
         if self.root is None:
@@ -203,6 +238,14 @@ class HexadServer(LanguageServer):
         if self.memory is not None:
             self.memory.close()
             self.memory = None
+        self._close_models()
+
+    def _close_models(self) -> None:
+        service, self._models = self._models, None
+        if service is not None:
+            for backend in service.backends.values():
+                backend.close()
+            service.engine.close()
 
     # -- index events (from the writer thread) ---------------------------------
 
