@@ -92,6 +92,7 @@ async def test_server_info_and_capabilities_follow_the_feature_table(ws: Workspa
         "hexad.memory.status",
         "hexad.remember",
         "hexad.forget",
+        "hexad.generate",
     ]
     # valid (absent) settings: nothing to complain about
     assert ws.client.messages == []
