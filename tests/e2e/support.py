@@ -27,6 +27,7 @@ TIMEOUT = 30.0  # bound on every wait: a hang fails the test instead of stalling
 INDEXED = "hexad/indexed"
 DOCUMENT_INDEXED = "hexad/documentIndexed"
 MEMORY_SYNCED = "hexad/memorySynced"
+PROGRESS = "hexad/generationProgress"
 
 
 class HexadClient(LanguageClient):
@@ -36,7 +37,12 @@ class HexadClient(LanguageClient):
         super().__init__(converter_factory=default_converter)
         register_lsp_features(self)
         self.initialize_result: types.InitializeResult | None = None
-        self.notes: dict[str, list[Any]] = {INDEXED: [], DOCUMENT_INDEXED: [], MEMORY_SYNCED: []}
+        self.notes: dict[str, list[Any]] = {
+            INDEXED: [],
+            DOCUMENT_INDEXED: [],
+            MEMORY_SYNCED: [],
+            PROGRESS: [],
+        }
         for method in self.notes:
             self.feature(method)(self._recorder(method))
 

@@ -15,7 +15,7 @@ from lsprotocol import types
 
 from hexad.core.db import connect, database_path
 from hexad.inference.embedding import gemma_model_path
-from tests.e2e.support import TIMEOUT, Workspace
+from tests.e2e.support import PROGRESS, TIMEOUT, Workspace, wait_note
 
 CACHE = Path(os.environ.get("HEXAD_TEST_CACHE", Path.home() / ".cache" / "hexad-tests"))
 VALUES = {
@@ -89,7 +89,9 @@ async def test_cancelling_the_request_stops_the_model(ws: Workspace, workspace_r
     future = ws.client.protocol.send_request(
         types.WORKSPACE_EXECUTE_COMMAND, params, msg_id="long-generation"
     )
-    await asyncio.sleep(1.5)  # the model is loaded and generating
+    # the model streams progress while it generates; cancel once it has started
+    started = await wait_note(ws.client, PROGRESS, lambda p: p.request == "long-generation")
+    assert started.task == "implement" and started.tokens >= 1
     ws.client.protocol.notify("$/cancelRequest", types.CancelParams(id="long-generation"))
     with pytest.raises(Exception, match="cancel"):
         await asyncio.wait_for(asyncio.wrap_future(future), TIMEOUT)

@@ -447,6 +447,8 @@ async def memory_status(ls: HexadServer, *args: Any) -> dict[str, Any]:
 
 # -- models ----------------------------------------------------------------------
 
+PROGRESS_EVERY = 16  # tokens between hexad/generationProgress notifications
+
 
 async def generate(ls: HexadServer, *args: Any) -> dict[str, Any]:
     """``hexad.generate`` [{task, prompt, values, maxTokens?, taskId?}]: run a packaged
@@ -477,6 +479,16 @@ async def generate(ls: HexadServer, *args: Any) -> dict[str, Any]:
     request_id = REQUEST_ID.get()
     if request_id is not None:  # $/cancelRequest for this id stops the model (server.py)
         ls.cancel_tokens[request_id] = cancel
+    loop = asyncio.get_running_loop()
+
+    def progress(tokens: int, _text: str) -> None:  # from the model's thread
+        if tokens == 1 or tokens % PROGRESS_EVERY == 0:
+            loop.call_soon_threadsafe(
+                ls.protocol.notify,
+                "hexad/generationProgress",
+                {"request": request_id, "task": task, "tokens": tokens},
+            )
+
     try:
         call = await asyncio.to_thread(
             service.generate,
@@ -484,6 +496,7 @@ async def generate(ls: HexadServer, *args: Any) -> dict[str, Any]:
             request,
             task_id=task_id if isinstance(task_id, str) else None,
             cancel=cancel,
+            on_progress=progress,
         )
     except asyncio.CancelledError:
         cancel.cancel()
