@@ -29,7 +29,8 @@ from hexad.inference.base import (
     InferenceError,
 )
 from hexad.inference.embedding import ModelUnavailableError, gemma_model_path
-from hexad.inference.llama import LlamaBackend, schema_errors
+from hexad.inference.llama import LlamaBackend
+from hexad.inference.schema import schema_errors
 
 # llama-cpp-python and the model package are test dependencies (pyproject's llama extra):
 # a missing install fails here instead of skipping silently.

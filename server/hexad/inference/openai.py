@@ -74,7 +74,7 @@ from hexad.inference.base import (
     Progress,
     TokenLogprob,
 )
-from hexad.inference.llama import schema_errors
+from hexad.inference.schema import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -538,7 +538,7 @@ class OpenAIBackend:
             extra["completion_tokens_source"] = "logprobs" if stream.saw_logprobs else "chunks"
         parsed = None
         if request.json_schema is not None:
-            parsed = _parse_json(stream.text, request.json_schema, finish, extra)
+            parsed = parse_json(stream.text, request.json_schema, finish, extra)
         return Generation(
             text=stream.text,
             finish_reason=finish,
@@ -977,23 +977,3 @@ def _estimate(request: GenerationRequest) -> _Count:
     if request.messages:
         tokens += _CHAT_TOKENS_PER_MESSAGE * len(request.messages) + _CHAT_TOKENS_PRIMING
     return _Count(tokens, "estimate")
-
-
-def _parse_json(
-    text: str, schema: Mapping[str, Any], finish: FinishReason, extra: dict[str, Any]
-) -> Any:
-    """The output as JSON if it parses and matches ``schema``; otherwise ``None`` and why
-    in ``extra["json_error"]`` (the same wording as the in-process backend)."""
-    try:
-        value = json.loads(text)
-    except ValueError as error:
-        why = {"length": "cut by max_tokens", "budget": "cut by the token budget"}.get(finish)
-        extra["json_error"] = f"the output is not valid JSON ({error})" + (
-            f", {why}" if why else ""
-        )
-        return None
-    problems = schema_errors(value, schema)
-    if problems:
-        extra["json_error"] = "the output does not match the schema: " + "; ".join(problems[:5])
-        return None
-    return value
