@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from hexad.core.db import Connection, connect, database_path, load_vector_extension, transaction
-from hexad.core.embedding import Embedder, Vectors
+from hexad.core.embedding import Embedder, EmbedderWrapper, Vectors
 from hexad.memory import Memory
 from hexad.memory.chunks import Chunk, SymbolRow, build_chunks
 from hexad.memory.store import ItemStore
@@ -378,28 +378,16 @@ def examples(
 # --------------------------------------------------------------------------- llama
 
 
-class CachedQueries:
+class CachedQueries(EmbedderWrapper):
     """An embedder that times the model and remembers query vectors, so hybrid reuses
     vector's (query embedding is timed apart)."""
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.cache: dict[str, Vectors] = {}
         self.query_ms: list[float] = []
         self.documents = 0
         self.documents_s = 0.0
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint
 
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         started = time.perf_counter()

@@ -41,6 +41,32 @@ class Embedder(Protocol):
         ...
 
 
+class EmbedderWrapper:
+    """An embedder forwarding to ``inner``: a subclass changes how texts become vectors
+    (centring, caching, timing) and keeps the model's name, dimension and fingerprint."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> Vectors:
+        return self.inner.embed_query(text)
+
+
 def normalise_rows(matrix: npt.NDArray[np.floating]) -> Vectors:
     """L2-normalise each row; all-zero rows stay zero."""
     out: Vectors = np.array(matrix, dtype=np.float32)

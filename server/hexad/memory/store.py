@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hexad.core.db import Connection
-from hexad.core.embedding import Embedder, Vectors, normalise_rows
+from hexad.core.embedding import Embedder, EmbedderWrapper, Vectors, normalise_rows
 
 ITEM_COLUMNS = (
     "id, type, key, path, language, kind, name, qualname, start_line, end_line, "
@@ -77,7 +77,7 @@ class Space:
     query_center: bytes | None = None
 
 
-class Centered:
+class Centered(EmbedderWrapper):
     """An embedder whose vectors are re-centred before normalising.
 
     Mean-pooled vectors of a generative model point almost the same way (the mean cosine
@@ -88,21 +88,9 @@ class Centered:
     """
 
     def __init__(self, inner: Embedder, doc_center: Vectors, query_center: Vectors) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.doc_center = doc_center
         self.query_center = query_center
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint
 
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         return normalise_rows(self.inner.embed_documents(texts) - self.doc_center)
