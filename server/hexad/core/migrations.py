@@ -189,8 +189,6 @@ m007_create_memory = Migration(
         """CREATE VIRTUAL TABLE memory_fts USING fts5(
             name, doc, body, path, tokenize = 'unicode61'
         )""",
-        # Per-word document counts of memory_fts (a view on its index, no storage).
-        "CREATE VIRTUAL TABLE memory_fts_vocab USING fts5vocab(memory_fts, row)",
         # The content hash of each file whose chunks are in memory_items: the sync marker.
         "CREATE TABLE memory_files (path TEXT PRIMARY KEY, hash TEXT NOT NULL)",
         # One vector space per embedder fingerprint; vectors live in the vec0 table named
@@ -289,6 +287,15 @@ m007_create_memory = Migration(
     ),
 )
 
+m008_create_memory_fts_vocab = Migration(
+    "m008_create_memory_fts_vocab",
+    (
+        # Per-word document counts of memory_fts (a view on its index, no storage), for
+        # leaving very common words out of keyword queries on large memories.
+        "CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts_vocab USING fts5vocab(memory_fts, row)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_create_files,
     m002_create_symbols,
@@ -297,4 +304,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     m005_create_meta,
     m006_create_governance_ledger,
     m007_create_memory,
+    m008_create_memory_fts_vocab,
 )
