@@ -9,7 +9,6 @@ still shows in the ledger, where every model call records ``name@version#hash``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import string
 import tomllib
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hexad.core.errors import HexadError
+from hexad.core.hashing import content_hash
 from hexad.inference.base import ChatMessage, GenerationRequest, PromptRef
 
 PROMPTS_DIR = Path(__file__).with_name("prompts")
@@ -94,7 +94,7 @@ def load_template(path: Path) -> PromptTemplate:
             user=str(doc["user"]),
             schema=schema,
             max_tokens=int(doc.get("max_tokens", 512)),
-            hash=hashlib.blake2b(data, digest_size=16).hexdigest(),
+            hash=content_hash(data),
             path=path,
         )
     except (KeyError, TypeError, ValueError) as exc:

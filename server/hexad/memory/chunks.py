@@ -8,11 +8,11 @@ function that only moves down the file keeps its hash and is not re-embedded.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hexad.core.hashing import parts_hash
 from hexad.memory.tokens import fts_text
 
 BODY_MAX_LINES = 60
@@ -52,11 +52,7 @@ class Chunk:
 
     @property
     def hash(self) -> str:
-        digest = hashlib.blake2b(digest_size=16)
-        for part in (self.kind, self.qualname, self.signature, self.doc, self.body, self.path):
-            digest.update(part.encode("utf-8", "surrogatepass"))
-            digest.update(b"\0")
-        return digest.hexdigest()
+        return parts_hash(self.kind, self.qualname, self.signature, self.doc, self.body, self.path)
 
     def embedding_text(self) -> str:
         """What an embedder reads: name, signature, doc, then the body."""

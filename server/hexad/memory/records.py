@@ -9,7 +9,6 @@ scoped to what the proposal touched, so the next proposal there can read it.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import time
 import uuid
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hexad.core.db import Connection, transaction
+from hexad.core.hashing import parts_hash
 from hexad.memory.store import ItemFields, ItemStore
 from hexad.memory.tokens import fts_text
 
@@ -26,14 +26,6 @@ DECISION_STATUSES = frozenset({"proposed", "accepted", "rejected", "applied", "r
 OUTCOMES = {"accepted": True, "applied": True, "rejected": False, "reverted": False}
 NOTE_SOURCES = frozenset({"user", "learned"})
 DIFF_SEARCH_CHARS = 4000
-
-
-def _digest(*parts: str) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        digest.update(part.encode("utf-8", "surrogatepass"))
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +121,7 @@ class Records:
             raise ValueError("a note needs some text")
         if source not in NOTE_SOURCES:
             raise ValueError(f"note source must be one of {sorted(NOTE_SOURCES)}")
-        key = f"note:{_digest(scope, text)}"
+        key = f"note:{parts_hash(scope, text)}"
         with transaction(self.conn):
             existing = self.items.by_key(key)
             if existing is not None:  # the same note twice is one note
@@ -138,7 +130,7 @@ class Records:
                 ItemFields(
                     type="note",
                     key=key,
-                    hash=_digest(text),
+                    hash=parts_hash(text),
                     fts=(fts_text(scope), "", fts_text(text), fts_text(scope)),
                     path=scope or None,
                     kind=source,
@@ -235,7 +227,7 @@ class Records:
                 ItemFields(
                     type="decision",
                     key=f"decision:{decision_id}",
-                    hash=_digest(proposal.task, proposal.diff),
+                    hash=parts_hash(proposal.task, proposal.diff),
                     fts=(
                         fts_text(proposal.kind),
                         fts_text(proposal.task),

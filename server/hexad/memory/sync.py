@@ -16,7 +16,6 @@ Two resumable passes, each committing in small transactions:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ import numpy as np
 
 from hexad.core.db import Connection, transaction
 from hexad.core.embedding import Embedder, Vectors
+from hexad.core.hashing import content_hash
 from hexad.memory.chunks import Chunk, SymbolRow, build_chunks
 from hexad.memory.embedding import WorkspaceEmbedder
 from hexad.memory.store import Centered, ItemFields, ItemStore
@@ -60,10 +60,6 @@ class SyncReport:
 
     def to_json(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__slots__}
-
-
-def _hash_bytes(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 class MemorySync:
@@ -129,7 +125,7 @@ class MemorySync:
             data = (self.root / path).read_bytes()
         except OSError:
             return [] if not (self.root / path).exists() else None
-        if _hash_bytes(data) != digest:
+        if content_hash(data) != digest:
             return None  # the index holds an unsaved buffer, or the disk moved on
         text = data.decode("utf-8", "replace")
         rows = [

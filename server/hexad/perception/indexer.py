@@ -26,6 +26,7 @@ from tree_sitter import Parser
 from hexad import __version__
 from hexad.core.db import Connection, connect, database_path, transaction
 from hexad.core.errors import WorkspaceError
+from hexad.core.hashing import content_hash
 from hexad.perception.extract import extract
 from hexad.perception.facts import FileFacts
 from hexad.perception.files import Candidate, Skipped, sniff, walk
@@ -66,10 +67,6 @@ _WorkItem = tuple[str, str, int, int, str | None]  # path, language, size, mtime
 _parsers: dict[str, Parser] = {}
 
 
-def hash_bytes(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
 def extract_file(
     root: Path, item: _WorkItem, registry: LanguageRegistry | None = None
 ) -> FileFacts | None:
@@ -82,7 +79,7 @@ def extract_file(
     except OSError as exc:
         facts.skip_reason = f"unreadable: {exc.strerror}"
         return facts
-    facts.hash = hash_bytes(data)
+    facts.hash = content_hash(data)
     facts.size = len(data)
     if facts.hash == old_hash:
         return None

@@ -13,7 +13,6 @@ ready even during the first indexing.
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
 import os
 import queue
@@ -29,6 +28,7 @@ from typing import Any
 from tree_sitter import Parser, Point, Tree
 
 from hexad.core.db import Connection, connect, database_path, transaction
+from hexad.core.hashing import content_hash
 from hexad.core.text import UTF8, bytes_from_units
 from hexad.perception.extract import extract
 from hexad.perception.facts import FileFacts
@@ -431,7 +431,7 @@ class LiveIndex:
                 parser = self._parsers[doc.spec.name] = doc.spec.parser()
             tree = parser.parse(data, doc.tree) if doc.tree is not None else parser.parse(data)
             doc.tree = tree
-        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        digest = content_hash(data)
         # size/mtime 0 and a buffer: hash make the next disk refresh re-read the file
         facts = FileFacts(path, doc.spec.name, None, f"buffer:{digest}", 0, 0)
         facts.module = module_name(doc.spec.manifest.imports, self.root, path, None)
