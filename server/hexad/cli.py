@@ -52,22 +52,12 @@ def _find_workspace(start: Path) -> Path:
 
 
 def _tell_recovery(conn: Connection) -> None:
-    """A corrupt or foreign database was moved aside: the warning logged to stderr when it
-    happened said so; say it again only if another process (a server) did the moving."""
-    notice = recovery_notice(conn)
+    """A corrupt or foreign database was moved aside: say so once (the warning logged when
+    this process did the moving already has), then forget the notice."""
+    notice = recovery_notice(conn, unannounced=True)
     if notice is not None:
-        if not _recovered_here:
-            err.print(f"[yellow]hexad:[/] {notice}", highlight=False, soft_wrap=True)
-        clear_recovery_notice(conn)
-
-
-class _RecoveryLog(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        _recovered_here.append(record.getMessage())
-
-
-_recovered_here: list[str] = []
-logging.getLogger("hexad.core.db").addHandler(_RecoveryLog(logging.WARNING))
+        err.print(f"[yellow]hexad:[/] {notice}", highlight=False, soft_wrap=True)
+    clear_recovery_notice(conn)
 
 
 def _run_index(

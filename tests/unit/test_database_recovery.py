@@ -440,3 +440,15 @@ def test_cli_index_rebuilds_over_a_garbage_database_and_keeps_it_aside(tmp_path:
         assert recovery_notice(conn) is None
     finally:
         conn.close()
+
+
+def test_a_notice_this_process_already_logged_is_not_repeated(tmp_path: Path) -> None:
+    db = tmp_path / ".hexad" / "hexad.db"
+    db.parent.mkdir()
+    db.write_bytes(GARBAGE)
+    conn = connect(db)
+    try:
+        assert recovery_notice(conn) is not None  # for a client that did not see the log
+        assert recovery_notice(conn, unannounced=True) is None  # the warning said it here
+    finally:
+        conn.close()

@@ -33,6 +33,7 @@ DB_DIRNAME = ".hexad"
 DB_FILENAME = "hexad.db"
 APPLICATION_ID = 0x48584144  # "HXAD" in PRAGMA application_id marks a Hexad database
 RECOVERY_KEY = "db.recovered"  # meta key: JSON notice of a file moved aside by connect()
+_ANNOUNCED: set[str] = set()  # files this process moved aside, and logged a warning for
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _SIDECARS = ("-wal", "-shm", "-journal")  # files that belong to a database file
@@ -91,8 +92,9 @@ def connect(
         raise DatabaseError(f"cannot open the Hexad database at {path}: {exc}") from exc
 
 
-def recovery_notice(conn: Connection) -> str | None:
-    """One sentence for the user if ``connect`` replaced a bad database file, else None."""
+def recovery_notice(conn: Connection, *, unannounced: bool = False) -> str | None:
+    """One sentence for the user if ``connect`` replaced a bad database file, else None.
+    ``unannounced``: None also when this process did the moving (its warning said it)."""
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (RECOVERY_KEY,)).fetchone()
     except sqlite.OperationalError:  # no meta table: a database not migrated yet
@@ -105,6 +107,8 @@ def recovery_notice(conn: Connection) -> str | None:
         notice = None
     if not isinstance(notice, dict):
         notice = {}
+    if unannounced and str(notice.get("moved_to", "")) in _ANNOUNCED:
+        return None
     return _recovery_sentence(
         str(notice.get("path") or "the workspace"),
         str(notice.get("reason", "")),
@@ -269,6 +273,7 @@ def _recover(path: Path, finding: _Finding, migrate: bool, timeout: float) -> Co
         return connect(path, migrate=migrate, timeout=timeout)
     sentence = _recovery_sentence(str(path), finding.state, finding.detail, str(moved_to))
     log.warning("%s", sentence)
+    _ANNOUNCED.add(str(moved_to))
     fresh = _examine(path, deep=False, timeout=timeout)
     if fresh.state in ("corrupt", "foreign"):
         raise DatabaseError(f"{sentence} But the new database at {path} is unusable too.")

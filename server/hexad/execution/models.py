@@ -87,7 +87,7 @@ class ModelService:
         settings = self.models[model]
         backend = self.backends["llama" if settings.path is not None else "openai"]
         prompt = request.template
-        label = f"{prompt.name}@{prompt.version}#{prompt.hash[:12]}" if prompt else None
+        label = prompt.label if prompt else None
         try:
             prompt_tokens = backend.count_tokens(model, request)
         except HexadError as exc:
@@ -188,10 +188,6 @@ def call_json(call: ModelCall) -> dict[str, object]:
             logprobs=gen.logprob_stats(),
             parsed=gen.parsed,
             backend=gen.backend,
-            prompt=(
-                f"{gen.template.name}@{gen.template.version}#{gen.template.hash[:12]}"
-                if gen.template
-                else None
-            ),
+            prompt=gen.template.label if gen.template else None,
         )
     return data

@@ -43,6 +43,11 @@ class PromptRef:
     version: str
     hash: str
 
+    @property
+    def label(self) -> str:
+        """``name@version#hash`` (12 hex digits), as the ledger records it."""
+        return f"{self.name}@{self.version}#{self.hash[:12]}"
+
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:

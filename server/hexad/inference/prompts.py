@@ -47,7 +47,7 @@ class PromptTemplate:
 
     @property
     def label(self) -> str:
-        return f"{self.name}@{self.version}#{self.hash[:12]}"
+        return self.ref.label
 
     def placeholders(self) -> set[str]:
         found: set[str] = set()
