@@ -31,7 +31,10 @@ class MemoryWorker:
         self.root = root
         self.listener = listener
         self._writer = Memory(connect(database_path(root)), root, embedder)
-        self._reader = Memory(connect(database_path(root)), root, embedder, mirror=True)
+        # the writer's connect() has checked and migrated the file; the reader need not
+        self._reader = Memory(
+            connect(database_path(root), migrate=False), root, embedder, mirror=True
+        )
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hexad-memory")
         self._state = threading.Lock()
