@@ -1,0 +1,242 @@
+"""A proposed change to the workspace, as whole-file texts before and after.
+
+Engines produce a :class:`Change`; verification applies it to a shadow copy; the editor
+receives it as minimal text edits (:meth:`Change.text_edits`); ``hexad propose --apply``
+writes it with :func:`write_change` (all files or none). Paths are workspace-relative
+posix paths; positions are 0-based (line, column) with columns in code points of the
+line (the LSP layer converts to the client's encoding).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import posixpath
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from hexad.core.errors import HexadError
+from hexad.core.hashing import content_hash
+
+
+class EditError(HexadError):
+    """A change that cannot be made: a path outside the workspace, a file that changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """One file: ``before`` None creates it, ``after`` None deletes it; ``new_path``
+    moves it (the new text is ``after``)."""
+
+    path: str
+    before: str | None
+    after: str | None
+    new_path: str | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.before is None
+
+    @property
+    def deleted(self) -> bool:
+        return self.after is None
+
+    @property
+    def target(self) -> str:
+        """Where the file's text ends up."""
+        return self.new_path or self.path
+
+    def diff(self) -> str:
+        a = "/dev/null" if self.before is None else f"a/{self.path}"
+        b = "/dev/null" if self.after is None else f"b/{self.target}"
+        lines = difflib.unified_diff(_lines(self.before or ""), _lines(self.after or ""), a, b, n=3)
+        return "".join(
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+            for line in lines
+        )
+
+    def lines_changed(self) -> int:
+        """Lines added plus lines removed."""
+        count = 0
+        matcher = difflib.SequenceMatcher(
+            None, _lines(self.before or ""), _lines(self.after or ""), autojunk=False
+        )
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag != "equal":
+                count += (i2 - i1) + (j2 - j1)
+        return count
+
+    def text_edits(self) -> list[TextReplace]:
+        """The smallest set of line-range replacements that turns ``before`` into
+        ``after`` (whole lines; a created file is one insertion at 0:0)."""
+        before, after = _lines(self.before or ""), _lines(self.after or "")
+        matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+        edits: list[TextReplace] = []
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                continue
+            start = _position(before, i1)
+            end = _position(before, i2)
+            edits.append(TextReplace(start, end, "".join(after[j1:j2])))
+        return edits
+
+
+@dataclass(frozen=True, slots=True)
+class TextReplace:
+    start: tuple[int, int]  # (line, column in code points)
+    end: tuple[int, int]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    files: tuple[FileChange, ...]
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for change in self.files:
+            for path in {change.path, change.target}:
+                check_relpath(path)
+                if path in seen:
+                    raise EditError(f"{path} appears twice in one change")
+                seen.add(path)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every path the change reads or writes (sources and targets), in order."""
+        out: list[str] = []
+        for change in self.files:
+            for path in (change.path, change.target):
+                if path not in out:
+                    out.append(path)
+        return tuple(out)
+
+    def file(self, path: str) -> FileChange | None:
+        return next((f for f in self.files if f.path == path), None)
+
+    def diff(self) -> str:
+        return "".join(f.diff() for f in self.files)
+
+    def lines_changed(self) -> int:
+        return sum(f.lines_changed() for f in self.files)
+
+    def base_hashes(self) -> dict[str, str | None]:
+        """What each file held when the change was computed (None: did not exist)."""
+        return {
+            f.path: None if f.before is None else content_hash(f.before.encode())
+            for f in self.files
+        }
+
+    @property
+    def empty(self) -> bool:
+        return all(f.before == f.after and f.new_path is None for f in self.files)
+
+
+def check_relpath(path: str) -> str:
+    """``path`` if it is a plain workspace-relative posix path, else :class:`EditError`."""
+    pure = PurePosixPath(path)
+    if (
+        not path
+        or pure.is_absolute()
+        or "\\" in path
+        or "\x00" in path
+        or any(part in ("..", "") for part in path.split("/"))
+        or posixpath.normpath(path) != path
+    ):
+        raise EditError(f"{path!r} is not a path inside the workspace")
+    return path
+
+
+def resolve_inside(root: Path, path: str) -> Path:
+    """The absolute path of ``path`` under ``root``, refusing anything whose real location
+    (symlinks followed) is outside the workspace."""
+    check_relpath(path)
+    root = root.resolve()
+    full = root / path
+    real = Path(os.path.realpath(full))
+    if real != root and root not in real.parents:
+        raise EditError(f"{path} resolves outside the workspace ({real})")
+    return full
+
+
+def write_change(root: Path, change: Change) -> list[str]:
+    """Write ``change`` under ``root``: every file's current text must still equal its
+    ``before``; all new texts go to temporary files first and are then moved into place,
+    so a failure leaves every file as it was. Returns the paths written."""
+    targets: list[tuple[FileChange, Path, Path | None]] = []
+    for change_file in change.files:
+        source = resolve_inside(root, change_file.path)
+        target = resolve_inside(root, change_file.target)
+        current: str | None
+        try:
+            current = source.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise EditError(f"cannot read {change_file.path}: {exc}") from exc
+        if current != change_file.before:
+            state = "does not exist" if current is None else "has changed"
+            raise EditError(f"{change_file.path} {state} since the proposal was computed")
+        if change_file.new_path is not None and target.exists():
+            raise EditError(f"{change_file.target} already exists")
+        targets.append((change_file, source, target if change_file.after is not None else None))
+    staged: list[tuple[Path, Path]] = []  # (temporary, destination)
+    backups: list[tuple[Path, Path]] = []  # (backup link to the old file, original path)
+    created: list[Path] = []
+    try:
+        for change_file, source, maybe_target in targets:
+            if maybe_target is None:
+                continue
+            target = maybe_target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".hexad-", suffix=".tmp", dir=target.parent)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(change_file.after or "")
+                handle.flush()
+                os.fsync(handle.fileno())
+            if source.exists():
+                os.chmod(tmp, source.stat().st_mode & 0o7777)
+            staged.append((Path(tmp), target))
+        # every existing file keeps a second name until all new texts are in place
+        for change_file, source, _ in targets:
+            if change_file.before is not None:
+                backup = source.with_name(f".hexad-{source.name}.bak")
+                backup.unlink(missing_ok=True)
+                os.link(source, backup)
+                backups.append((backup, source))
+        for tmp_path, destination in staged:
+            existed = destination.exists()
+            os.replace(tmp_path, destination)
+            if not existed:
+                created.append(destination)
+        for change_file, source, _ in targets:
+            if change_file.before is not None and (change_file.deleted or change_file.new_path):
+                source.unlink()
+    except OSError as exc:
+        for tmp_path, _ in staged:
+            tmp_path.unlink(missing_ok=True)
+        for new_file in created:
+            new_file.unlink(missing_ok=True)
+        for backup, original in backups:
+            os.replace(backup, original)
+        raise EditError(f"could not write the change: {exc}") from exc
+    for backup, _ in backups:
+        backup.unlink(missing_ok=True)
+    return [f.target for f in change.files]
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def _position(lines: list[str], index: int) -> tuple[int, int]:
+    """The (line, col) where line ``index`` starts; past the end: after the last char."""
+    if index < len(lines):
+        return (index, 0)
+    if not lines:
+        return (0, 0)
+    last = lines[-1]
+    if last.endswith(("\n", "\r")):
+        return (len(lines), 0)
+    return (len(lines) - 1, len(last))
