@@ -14,6 +14,21 @@ from hexad.perception.indexer import Indexer
 WriteWorkspace = Callable[[dict[str, str | bytes]], Path]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _shadow_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Shadow workspaces (verification's copies) go to a temporary folder, not the
+    user's cache; servers started by e2e tests inherit the variable."""
+    import os
+
+    old = os.environ.get("HEXAD_SHADOW_DIR")
+    os.environ["HEXAD_SHADOW_DIR"] = str(tmp_path_factory.mktemp("shadow"))
+    yield
+    if old is None:
+        os.environ.pop("HEXAD_SHADOW_DIR", None)
+    else:
+        os.environ["HEXAD_SHADOW_DIR"] = old
+
+
 def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
     for rel, content in files.items():
         path = root / rel
