@@ -29,3 +29,7 @@ fi
 # question answered by words and meaning
 .venv/bin/hexad memory stats -w "$ws"
 .venv/bin/hexad memory search "${QUERY:-generate a random secret string}" -k 5 -w "$ws" --no-refresh
+# a verified proposal: the rename's diff and its checks (nothing is written without --apply)
+if [ -n "$symbol" ]; then
+  .venv/bin/hexad propose --rename "$symbol" "${symbol##*.}_v2" --no-tests -w "$ws"
+fi

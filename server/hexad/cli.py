@@ -898,6 +898,253 @@ def generate_command(
         raise SystemExit(1)
 
 
+def _position(value: str, option: str) -> dict[str, Any]:
+    """``PATH:LINE:COL`` or ``PATH:LINE:COL-LINE:COL`` (1-based, as editors show them) to
+    a request's 0-based fields."""
+    path, _, rest = value.partition(":")
+    try:
+        start, _, end = rest.partition("-")
+        line, col = (int(x) for x in start.split(":"))
+        fields: dict[str, Any] = {"path": path, "line": line - 1, "col": col - 1}
+        if end:
+            end_line, end_col = (int(x) for x in end.split(":"))
+            fields.update(end_line=end_line - 1, end_col=end_col - 1)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{value!r} is not PATH:LINE:COL[-LINE:COL]", param_hint=option
+        ) from exc
+    if min(v for k, v in fields.items() if k != "path") < 0:
+        raise click.BadParameter("lines and columns start at 1", param_hint=option)
+    return fields
+
+
+@cli.command("propose")
+@click.option("--rename", nargs=2, metavar="SYMBOL NEW", default=None, help="Rename a symbol.")
+@click.option("--add-import", "add_import", metavar="NAME", default=None, help="Import NAME.")
+@click.option("--file", "file_", metavar="PATH", default=None, help="The file (--add-import).")
+@click.option("--module", default=None, help="Import from this module (--add-import).")
+@click.option("--extract-variable", nargs=2, metavar="RANGE NAME", default=None)
+@click.option("--extract-function", nargs=2, metavar="RANGE NAME", default=None)
+@click.option("--inline", metavar="PATH:LINE:COL", default=None)
+@click.option(
+    "--signature",
+    nargs=2,
+    metavar="SYMBOL PARAMS",
+    default=None,
+    help="Change a function's parameters and update its call sites.",
+)
+@click.option(
+    "--value",
+    "values",
+    multiple=True,
+    metavar="NAME=EXPR",
+    help="What call sites pass for a new parameter (--signature; repeat).",
+)
+@click.option("--implement", metavar="SYMBOL", default=None, help="Write a stub's body (model).")
+@click.option("--write-test", metavar="SYMBOL", default=None, help="Write a test (model).")
+@click.option("--fix-test", metavar="NODEID", default=None, help="Fix a failing test (model).")
+@click.option("--samples", type=click.IntRange(1, 8), default=1, help="Model samples to draw.")
+@click.option(
+    "--tests/--no-tests",
+    "run_tests",
+    default=True,
+    show_default=True,
+    help="Run the tests that reach the change (in a shadow copy).",
+)
+@click.option("--apply", "apply_", is_flag=True, help="Write the change if governance allows.")
+@click.option(
+    "--approve",
+    is_flag=True,
+    help="With --apply: you approve an edit governance wants a person to review.",
+)
+@click.option(
+    "--model-path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A GGUF file to serve model-backed engines in process.",
+)
+@click.option("--model-url", default=None, help="An OpenAI-compatible server (…/v1) instead.")
+@workspace_option
+@json_option
+def propose_command(
+    rename: tuple[str, str] | None,
+    add_import: str | None,
+    file_: str | None,
+    module: str | None,
+    extract_variable: tuple[str, str] | None,
+    extract_function: tuple[str, str] | None,
+    inline: str | None,
+    signature: tuple[str, str] | None,
+    values: tuple[str, ...],
+    implement: str | None,
+    write_test: str | None,
+    fix_test: str | None,
+    samples: int,
+    run_tests: bool,
+    apply_: bool,
+    approve: bool,
+    model_path: str | None,
+    model_url: str | None,
+    workspace: str | None,
+    as_json: bool,
+) -> None:
+    """Propose a verified edit: print its diff and verification report; --apply writes it.
+
+    SYMBOL is a qualified name (``pkg.module.func``); RANGE is PATH:LINE:COL-LINE:COL.
+    """
+    from hexad.core.settings import ModelSettings
+    from hexad.execution.engines.base import EngineError
+    from hexad.execution.models import open_model_service
+    from hexad.execution.proposals import ProposalError, ProposalRequest, ProposalService
+    from hexad.execution.sources import DiskSources
+    from hexad.governance import open_engine
+
+    fields: dict[str, Any]
+    chosen = [
+        name
+        for name, given in (
+            ("--rename", rename),
+            ("--add-import", add_import),
+            ("--extract-variable", extract_variable),
+            ("--extract-function", extract_function),
+            ("--inline", inline),
+            ("--signature", signature),
+            ("--implement", implement),
+            ("--write-test", write_test),
+            ("--fix-test", fix_test),
+        )
+        if given
+    ]
+    if len(chosen) != 1:
+        raise click.UsageError(
+            "give exactly one of --rename, --add-import, --extract-variable, "
+            "--extract-function, --inline, --signature, --implement, --write-test, --fix-test"
+            + (f" (got {', '.join(chosen)})" if chosen else "")
+        )
+    if rename:
+        fields = {"kind": "rename", "symbol": rename[0], "new_name": rename[1]}
+        if ":" in rename[0]:
+            fields = {"kind": "rename", **_position(rename[0], "--rename"), "new_name": rename[1]}
+    elif add_import:
+        if not file_:
+            raise click.UsageError("--add-import needs --file PATH")
+        fields = {"kind": "add_import", "name": add_import, "path": file_, "module": module}
+    elif extract_variable or extract_function:
+        where, name = extract_variable or extract_function or ("", "")
+        kind = "extract_variable" if extract_variable else "extract_function"
+        fields = {"kind": kind, **_position(where, f"--{kind.replace('_', '-')}"), "new_name": name}
+        if "end_line" not in fields:
+            raise click.BadParameter("give a range PATH:LINE:COL-LINE:COL", param_hint=kind)
+    elif inline:
+        fields = {"kind": "inline", **_position(inline, "--inline")}
+    elif signature:
+        pairs: dict[str, str] = {}
+        for item in values:
+            name, sep, expr = item.partition("=")
+            if not sep:
+                raise click.BadParameter(f"{item!r} is not NAME=EXPR", param_hint="--value")
+            pairs[name.strip()] = expr.strip()
+        fields = {
+            "kind": "signature",
+            "symbol": signature[0],
+            "params": signature[1],
+            "values": pairs,
+        }
+    elif implement or write_test:
+        fields = {
+            "kind": "implement" if implement else "write_test",
+            "symbol": implement or write_test,
+            "samples": samples,
+        }
+    else:
+        fields = {"kind": "fix_test", "test": fix_test}
+    request = ProposalRequest.parse({k: v for k, v in fields.items() if v is not None})
+
+    root = (Path(workspace) if workspace else _find_workspace(Path.cwd())).resolve()
+    _summary, conn = _run_index(root, quiet=True)
+    engine = open_engine(root)
+    models = None
+    memory = None
+    if request.kind in ("implement", "write_test", "fix_test"):
+        from hexad.memory import Memory
+
+        route = engine.route(request.kind)
+        name = (route.route.model if route is not None else None) or "local"
+        configured = {}
+        if model_path or model_url:
+            configured[name] = ModelSettings(path=model_path, url=model_url, threads=None)
+        models = open_model_service(engine, configured)
+        memory = Memory(conn, root)
+    service = ProposalService(
+        root,
+        DiskSources(root),
+        lambda: IndexReader(conn),
+        conn,
+        engine,
+        models=models,
+        memory=memory,
+    )
+    written: list[str] = []
+    try:
+        proposal = service.propose(request, run_tests=run_tests)
+        if apply_:
+            if not proposal.report.passed:
+                raise ProposalError("not applied: the proposal failed verification")
+            written = service.apply(proposal.id, approved=approve)
+    except (EngineError, ProposalError) as exc:
+        if as_json:
+            _emit_json({"error": str(exc)})
+        else:
+            err.print(f"[red]hexad:[/] {exc}", highlight=False)
+        raise SystemExit(2) from exc
+    finally:
+        if models is not None:
+            for backend in models.backends.values():
+                backend.close()
+        engine.close()
+        conn.close()
+    if as_json:
+        _emit_json({**proposal.to_json(), "written": written})
+    else:
+        _print_proposal(proposal.to_json(), written, apply_)
+    if not proposal.report.passed:
+        raise SystemExit(1)
+
+
+def _print_proposal(data: dict[str, Any], written: list[str], applied: bool) -> None:
+    from rich.syntax import Syntax
+
+    out.print(f"[bold]#{data['id']} {data['task']}[/]  ({data['engine']})", highlight=False)
+    if data["diff"]:
+        out.print(Syntax(data["diff"], "diff", theme="ansi_dark", background_color="default"))
+    table = Table("check", "", "summary", "seconds", box=None, show_header=False)
+    marks = {
+        "passed": "[green]✓[/]",
+        "failed": "[red]✗[/]",
+        "skipped": "[dim]–[/]",
+        "error": "[red]![/]",
+    }
+    for check in data["verification"]["checks"]:
+        table.add_row(
+            check["name"], marks[check["status"]], check["summary"], f"{check['seconds']:.2f}"
+        )
+        for ev in check["evidence"][:5]:
+            where = f"{ev['path']}:{(ev['line'] or 0) + 1}: " if ev.get("path") else ""
+            table.add_row("", "", f"[dim]{where}{ev['message']}[/]", "")
+    out.print(table)
+    for note in data["notes"]:
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
+    policy = data["policy"]
+    reasons = "; ".join(r["why"] for r in policy["reasons"])
+    out.print(
+        f"confidence {data['confidence']:.2f} (neutral until trust is calibrated) · "
+        f"governance: {policy['effect']}" + (f" — {reasons}" if reasons else ""),
+        highlight=False,
+    )
+    if applied:
+        out.print(f"[green]applied:[/] {', '.join(written)}", highlight=False)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

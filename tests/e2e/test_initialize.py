@@ -42,6 +42,8 @@ CAPABILITY = {
     types.TEXT_DOCUMENT_DID_CHANGE: "text_document_sync",
     types.TEXT_DOCUMENT_DID_CLOSE: "text_document_sync",
     types.TEXT_DOCUMENT_DID_SAVE: "text_document_sync",
+    types.TEXT_DOCUMENT_CODE_ACTION: "code_action_provider",
+    types.CODE_ACTION_RESOLVE: "code_action_provider",
 }
 LIFECYCLE = {
     types.INITIALIZE,
@@ -93,6 +95,21 @@ async def test_server_info_and_capabilities_follow_the_feature_table(ws: Workspa
         "hexad.remember",
         "hexad.forget",
         "hexad.generate",
+        "hexad.propose",
+        "hexad.accept",
+        "hexad.reject",
+        "hexad.showDiff",
+        "hexad.review",
+        "hexad.proposals",
+    ]
+    actions = capabilities.code_action_provider
+    assert isinstance(actions, types.CodeActionOptions) and actions.resolve_provider is True
+    assert [str(k) for k in actions.code_action_kinds or ()] == [
+        "quickfix",
+        "refactor.extract",
+        "refactor.inline",
+        "refactor.rewrite",
+        "source.hexad",
     ]
     # valid (absent) settings: nothing to complain about
     assert ws.client.messages == []

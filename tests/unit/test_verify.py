@@ -129,6 +129,22 @@ def test_a_full_rename_passes_the_symbol_check(ws: Workspace) -> None:
     assert symbols.details["renamed"] == [[RESTOCK, "inventory.stock.replenish"]]
 
 
+def test_a_rename_may_leave_mentions_in_strings_alone(ws: Workspace) -> None:
+    # jedi renames code, not prose: a docstring that still says "restock" is no change
+    text = ws.text(STOCK).replace(
+        '"""The value of ``items``', '"""Like restock, the value of ``items``'
+    )
+    (ws.root / STOCK).write_text(text, encoding="utf-8")
+    after = text.replace("def restock(", "def replenish(")
+    intent = Intent("rename", renamed=((RESTOCK, "inventory.stock.replenish"),))
+    report = ws.verifier.verify(ws.draft({STOCK: after}, intent), run_tests=False)
+    assert _check(report, "symbols").status == "passed", report.to_json()
+    # but any other word changing is still a change
+    other = after.replace("Like restock,", "Like replenish, roughly")
+    report = ws.verifier.verify(ws.draft({STOCK: other}, intent), run_tests=False)
+    assert _check(report, "symbols").status == "failed"
+
+
 # -- failing checks ---------------------------------------------------------------------
 
 

@@ -788,7 +788,7 @@ class _SymbolDiff:
             old is not None
             and new is not None
             and new_side is not None
-            and self.renamer.text(old.module_text) != new.module_text
+            and not self.renamer.equivalent(old.module_text, new.module_text)
         ):
             self.modules.append((new_side.path, old.module, new.module))
 
@@ -800,9 +800,9 @@ class _SymbolDiff:
             old = mapped.get(key)
             if old is None:
                 continue
-            if self.renamer.text(old.own) != new.own:
+            if not self.renamer.equivalent(old.own, new.own):
                 self.changed.append((old, new))
-            if self.renamer.text(old.signature) != new.signature:
+            if not self.renamer.equivalent(old.signature, new.signature):
                 self.signatures.append((old, new))
 
     def undeclared(self, intent: Intent) -> list[Evidence]:
@@ -885,6 +885,9 @@ class _SymbolDiff:
         return False
 
 
+_WORDS = re.compile(r"([\w$]+)")
+
+
 class _Renamer:
     """Maps qualnames and texts through an intent's renames."""
 
@@ -920,6 +923,18 @@ class _Renamer:
         if self._pattern is None:
             return text
         return self._pattern.sub(lambda m: self._words[m.group(1)], text)
+
+    def equivalent(self, before: str, after: str) -> bool:
+        """``after`` is ``before`` with some (not necessarily all) of the renamed words
+        replaced: a rename may leave a mention in a string or comment alone."""
+        if before == after:
+            return True
+        if not self._words:
+            return False
+        old, new = _WORDS.split(before), _WORDS.split(after)
+        if len(old) != len(new):
+            return False
+        return all(a == b or self._words.get(a) == b for a, b in zip(old, new, strict=True))
 
 
 def _split_key(key: str) -> tuple[str, str]:

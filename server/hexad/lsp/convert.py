@@ -13,7 +13,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
-from hexad.core.text import bytes_from_units, units_from_bytes
+from hexad.core.text import UTF8, UTF16, bytes_from_units, units_from_bytes
 from hexad.core.types import CallGroup, HoverInfo, Location, Span, Symbol, SymbolTree
 from hexad.perception.live import TextEdit
 
@@ -73,6 +73,24 @@ class Converter:
 
     def lsp_position(self, path: str, line: int, col: int) -> types.Position:
         return types.Position(line, units_from_bytes(self.line_of(path, line), col, self.encoding))
+
+    def codepoints_from_lsp(self, path: str, position: types.Position) -> tuple[int, int]:
+        """(line, column in code points) of a client position in the indexed text."""
+        line = self.line_of(path, position.line)
+        col = bytes_from_units(line, position.character, self.encoding)
+        return position.line, len(line[:col].decode("utf-8", "replace"))
+
+    def lsp_position_in(self, line_text: str, line: int, codepoints: int) -> types.Position:
+        """The client position of a code-point column in ``line_text`` (a text the
+        caller holds, e.g. a proposal's ``before``)."""
+        prefix = line_text[:codepoints]
+        if self.encoding == UTF8:
+            units = len(prefix.encode("utf-8"))
+        elif self.encoding == UTF16:
+            units = len(prefix) + sum(1 for ch in prefix if ord(ch) > 0xFFFF)
+        else:
+            units = len(prefix)
+        return types.Position(line, units)
 
     def lsp_range(self, path: str, span: Span) -> types.Range:
         return types.Range(

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from lsprotocol import types
 
-from hexad.lsp import handlers
+from hexad.lsp import handlers, proposals
 from hexad.lsp.server import HexadServer
 
 
@@ -48,6 +48,13 @@ FEATURES: tuple[Feature, ...] = (
     Feature(types.TEXT_DOCUMENT_PREPARE_CALL_HIERARCHY, handlers.prepare_call_hierarchy, "thread"),
     Feature(types.CALL_HIERARCHY_INCOMING_CALLS, handlers.incoming_calls, "thread"),
     Feature(types.CALL_HIERARCHY_OUTGOING_CALLS, handlers.outgoing_calls, "thread"),
+    Feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        proposals.code_action_handler,
+        "thread",
+        types.CodeActionOptions(code_action_kinds=proposals.ACTION_KINDS, resolve_provider=True),
+    ),
+    Feature(types.CODE_ACTION_RESOLVE, proposals.code_action_resolve_handler, "thread"),
 )
 
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
@@ -60,6 +67,12 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("hexad.remember", handlers.remember),
     ("hexad.forget", handlers.forget),
     ("hexad.generate", handlers.generate),
+    ("hexad.propose", proposals.propose_command),
+    ("hexad.accept", proposals.accept_command),
+    ("hexad.reject", proposals.reject_command),
+    ("hexad.showDiff", proposals.show_diff_command),
+    ("hexad.review", proposals.review_command),
+    ("hexad.proposals", proposals.proposals_command),
 )
 
 

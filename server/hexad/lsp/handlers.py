@@ -19,6 +19,7 @@ from pygls.uris import to_fs_path
 
 from hexad.core.types import Location, Span
 from hexad.inference.base import CancelToken
+from hexad.lsp import proposals
 from hexad.lsp.server import REQUEST_ID, HexadServer
 from hexad.perception.repomap import build_repo_map
 
@@ -90,6 +91,7 @@ def did_change(ls: HexadServer, params: types.DidChangeTextDocumentParams) -> No
         return
     edits = [ls.converter.text_edit_from_lsp(c) for c in params.content_changes]
     ls.live.change(path, params.text_document.version, edits)
+    proposals.refresh(ls, [path])
 
 
 def did_save(ls: HexadServer, params: types.DidSaveTextDocumentParams) -> None:

@@ -67,6 +67,10 @@ class MemoryWorker:
                     return report
                 self._again = False
 
+    def reader_memory(self) -> LockedMemory:
+        """The reader's recall and notes for other services, under this worker's lock."""
+        return LockedMemory(self._reader, self._lock)
+
     def recall(self, query: str, k: int, **filters: Any) -> list[Recall]:
         with self._lock:
             return self._reader.recall(query, k, **filters)
@@ -93,3 +97,20 @@ class MemoryWorker:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._writer.conn.close()
         self._reader.conn.close()
+
+
+class LockedMemory:
+    """What engines read from memory (search, notes), serialised with the worker."""
+
+    def __init__(self, memory: Memory, lock: threading.Lock) -> None:
+        self._memory = memory
+        self._lock = lock
+        self.records = self  # engines ask ``memory.records.notes_for(...)``
+
+    def recall(self, query: str, k: int, **filters: Any) -> list[Recall]:
+        with self._lock:
+            return self._memory.recall(query, k, **filters)
+
+    def notes_for(self, path: str | None, qualname: str | None, name: str | None) -> list[Note]:
+        with self._lock:
+            return self._memory.records.notes_for(path, qualname, name)

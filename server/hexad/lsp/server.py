@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from hexad import __version__
 from hexad.core.db import clear_recovery_notice, connect, database_path, recovery_notice
 from hexad.core.settings import Settings, parse_settings
 from hexad.execution.models import ModelService, open_model_service
+from hexad.execution.proposals import ProposalService
 from hexad.governance import open_engine
 from hexad.inference.base import CancelToken
 from hexad.lsp.convert import Converter
@@ -96,6 +98,8 @@ class HexadServer(LanguageServer):
         self.policies: PolicyDocuments | None = None
         self.memory: MemoryWorker | None = None
         self._models: ModelService | None = None
+        self.proposals: ProposalService | None = None
+        self.proposal_uris: set[str] = set()
         self.cancel_tokens: dict[str | int, CancelToken] = {}  # by request id
         self.loop: asyncio.AbstractEventLoop | None = None
         self._progress_token: str | None = None
@@ -231,7 +235,16 @@ class HexadServer(LanguageServer):
             return
         live.refresh()
 
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback`` on the event loop (from any thread)."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(callback, *args)
+
     def close(self) -> None:
+        if self.proposals is not None:
+            self.proposals.close()
+            self.proposals = None
         if self.live is not None:
             self.live.close_all()
             self.live = None
@@ -246,6 +259,13 @@ class HexadServer(LanguageServer):
             for backend in service.backends.values():
                 backend.close()
             service.engine.close()
+
+    def _refresh_proposals(self) -> None:
+        """Files changed on disk: proposals computed on their old text go stale."""
+        if self.proposals is not None:
+            from hexad.lsp.proposals import refresh  # the feature module imports this one
+
+            refresh(self, None)
 
     # -- index events (from the writer thread) ---------------------------------
 
@@ -284,6 +304,7 @@ class HexadServer(LanguageServer):
             self.protocol.notify("hexad/indexed", {**stats, "seconds": round(summary.seconds, 3)})
             if self.memory is not None:
                 self.memory.request_sync()
+            self._refresh_proposals()
         elif event == "memory.synced":
             self.protocol.notify("hexad/memorySynced", data)
         elif event == "memory.error":
