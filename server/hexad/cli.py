@@ -1134,15 +1134,123 @@ def _print_proposal(data: dict[str, Any], written: list[str], applied: bool) -> 
     out.print(table)
     for note in data["notes"]:
         out.print(f"[yellow]note:[/] {note}", highlight=False)
+    trust = data["trust"]
+    out.print(
+        f"[bold]confidence {data['confidence']:.2f} → {trust['decision']}[/] "
+        f"({trust['model']} model; proceed ≥ {trust['proceedAt']:.2f}, escalate < "
+        f"{trust['escalateBelow']:.2f})",
+        highlight=False,
+    )
+    for point in trust["evidence"][:3]:
+        sign = "+" if point["weight"] > 0 else "−" if point["weight"] < 0 else " "
+        out.print(f"  {sign} {point['text']}", highlight=False)
     policy = data["policy"]
     reasons = "; ".join(r["why"] for r in policy["reasons"])
     out.print(
-        f"confidence {data['confidence']:.2f} (neutral until trust is calibrated) · "
         f"governance: {policy['effect']}" + (f" — {reasons}" if reasons else ""),
         highlight=False,
     )
     if applied:
         out.print(f"[green]applied:[/] {', '.join(written)}", highlight=False)
+
+
+@cli.group("trust")
+def trust_group() -> None:
+    """Calibration of Hexad's confidence on this workspace's outcomes."""
+
+
+@trust_group.command("report")
+@click.option(
+    "--svg",
+    "svg_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write the reliability diagram (default .hexad/trust-reliability.svg).",
+)
+@click.option("--bins", type=click.IntRange(2, 50), default=10, show_default=True)
+@workspace_option
+@json_option
+def trust_report(svg_path: str | None, bins: int, workspace: str | None, as_json: bool) -> None:
+    """Reliability table, ECE, Brier and AUROC of the confidence each proposal was shown
+    with, against what became of it (applied or accepted vs rejected or reverted)."""
+    from hexad.memory.records import Records
+    from hexad.trust import Trust
+    from hexad.trust.metrics import (
+        auroc,
+        brier,
+        caught_at_review_rate,
+        ece,
+        reliability,
+        reliability_svg,
+    )
+
+    root = (Path(workspace) if workspace else _find_workspace(Path.cwd())).resolve()
+    conn = connect(database_path(root))
+    _tell_recovery(conn)
+    try:
+        decided = [d for d in Records(conn).outcomes() if d.confidence is not None]
+        model = Trust(conn).model
+    finally:
+        conn.close()
+    predicted = [float(d.confidence or 0.0) for d in decided]
+    outcomes = [bool(d.outcome) for d in decided]
+    table = reliability(predicted, outcomes, bins)
+    caught, bad = caught_at_review_rate(predicted, outcomes, 0.2)
+    target = Path(svg_path) if svg_path else root / ".hexad" / "trust-reliability.svg"
+    if decided:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(
+            reliability_svg(
+                predicted, outcomes, bins=bins, title=f"Hexad confidence, {len(decided)} outcomes"
+            ),
+            encoding="utf-8",
+        )
+    report = {
+        "outcomes": len(decided),
+        "kept": sum(outcomes),
+        "ece": ece(predicted, outcomes, bins),
+        "brier": brier(predicted, outcomes),
+        "auroc": auroc(predicted, outcomes),
+        "caught_at_20pct_review": [caught, bad],
+        "bins": [
+            {
+                "low": b.low,
+                "high": b.high,
+                "count": b.count,
+                "predicted": b.mean_predicted,
+                "observed": b.observed,
+            }
+            for b in table
+        ],
+        "model": model.to_json(),
+        "diagram": str(target) if decided else None,
+    }
+    if as_json:
+        _emit_json(report)
+        return
+    if not decided:
+        out.print("no proposal has an outcome yet: accept or reject some first")
+        return
+    grid = Table("confidence", "proposals", "mean predicted", "observed kept")
+    for b in table:
+        grid.add_row(
+            f"{b.low:.1f}–{b.high:.1f}",
+            str(b.count),
+            f"{b.mean_predicted:.2f}",
+            f"{b.observed:.2f}",
+        )
+    out.print(grid)
+    area = report["auroc"]
+    out.print(
+        f"{len(decided)} outcomes ({sum(outcomes)} kept) · ECE {report['ece']:.3f} · Brier "
+        f"{report['brier']:.3f} · AUROC {'n/a' if area is None else f'{area:.3f}'} · bad edits "
+        f"caught reviewing the least confident 20%: {caught}/{bad}",
+        highlight=False,
+    )
+    label = (
+        "cold start" if model.version == "cold-start" else f"fitted on {model.outcomes} outcomes"
+    )
+    out.print(f"model in force: {label} · diagram: {target}", highlight=False)
 
 
 def main() -> None:

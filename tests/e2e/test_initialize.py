@@ -44,6 +44,7 @@ CAPABILITY = {
     types.TEXT_DOCUMENT_DID_SAVE: "text_document_sync",
     types.TEXT_DOCUMENT_CODE_ACTION: "code_action_provider",
     types.CODE_ACTION_RESOLVE: "code_action_provider",
+    types.TEXT_DOCUMENT_CODE_LENS: "code_lens_provider",
 }
 LIFECYCLE = {
     types.INITIALIZE,

@@ -133,9 +133,31 @@ async def test_add_import_quickfix_resolves_to_a_verified_proposal_and_applies(
     diags = await _wait_diagnostics(ws, uri, bool)
     (diag,) = diags
     assert diag.source == "hexad" and diag.code == "proposal"
-    assert f"#{proposal_id}" in diag.message and "0.50" in diag.message
+    confidence = diag.data["confidence"]
+    assert f"#{proposal_id}" in diag.message and f"{confidence:.2f} → review" in diag.message
+    assert "syntax ✓ symbols ✓ compile ✓ names ✓" in diag.message  # among the strongest three
+    assert diag.severity == types.DiagnosticSeverity.Warning  # review
     assert diag.data["proposal"] == proposal_id
     assert diag.related_information
+
+    # hover on the target line gives the whole breakdown; a code lens offers Accept
+    hover = await settle(
+        ws.client.text_document_hover_async(
+            types.HoverParams(text_document=ws.doc("inventory/gross.py"), position=diag.range.start)
+        )
+    )
+    assert hover is not None and f"Confidence **{confidence:.2f}** → **review**" in (
+        hover.contents.value
+    )
+    assert "| evidence | push on the log-odds |" in hover.contents.value
+    lenses = await settle(
+        ws.client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=ws.doc("inventory/gross.py"))
+        )
+    )
+    assert lenses and lenses[0].command is not None
+    assert lenses[0].command.command == "hexad.accept"
+    assert lenses[0].command.title.startswith(f"Hexad #{proposal_id}: {confidence:.2f} review")
 
     # the diagnostic carries Accept / Show diff / Reject actions
     on_diag = await settle(

@@ -17,8 +17,6 @@ from hexad.execution.edits import Change, FileChange
 from hexad.execution.engines.base import Draft, EngineError, Intent, Target
 from hexad.execution.models import ModelService
 from hexad.execution.proposals import (
-    FAILED_CONFIDENCE,
-    NEUTRAL_CONFIDENCE,
     ProposalError,
     ProposalRequest,
     ProposalService,
@@ -104,7 +102,9 @@ def test_a_rename_is_verified_recorded_and_needs_approval_to_apply(env: Env) -> 
     assert [c.name for c in report.checks] == ["syntax", "symbols", "compile", "names", "tests"]
     tests = report.check("tests")
     assert tests is not None and tests.details["passed"] == tests.details["run"] >= 3
-    assert proposal.confidence == NEUTRAL_CONFIDENCE
+    # trust's cold start: every check and test passed, a small public-API rename
+    assert 0.8 < proposal.confidence < 0.99
+    assert proposal.assessment.model == "cold-start"
     # the rename reaches the public API (exported via __all__) and the tests: review it
     assert proposal.governance.effect == "require_approval"
     assert {r.rule for r in proposal.governance.reasons} >= {
@@ -114,7 +114,9 @@ def test_a_rename_is_verified_recorded_and_needs_approval_to_apply(env: Env) -> 
     assert env.decision_status(proposal.id) == "proposed"
     stored = Records(env.conn).decision(proposal.id)
     assert stored is not None and "+def stock_value(" in stored.diff
-    assert stored.verification["passed"] is True and stored.confidence == NEUTRAL_CONFIDENCE
+    assert stored.verification["passed"] is True and stored.confidence == proposal.confidence
+    assert stored.evidence["trust"]["inputs"]["tests_run"] >= 3
+    assert stored.evidence["trust"]["decision"] == proposal.assessment.decision
 
     with pytest.raises(ProposalError, match="requires approval"):
         env.service.apply(proposal.id)
@@ -151,7 +153,11 @@ def test_a_broken_model_edit_is_caught_by_verification(env: Env) -> None:
     names = proposal.report.check("names")
     assert names is not None and names.status == "failed"
     assert any("hihg" in e.message for e in names.evidence)
-    assert proposal.confidence == FAILED_CONFIDENCE
+    assert proposal.confidence < 0.05
+    assert proposal.assessment.decision == "escalate"
+    assert proposal.assessment.strongest(1)[0].text.startswith(
+        "syntax ✓ symbols ✓ compile ✓ names ✗"
+    )
     assert proposal.draft.model == "local" and proposal.draft.prompt_hash
     stored = Records(env.conn).decision(proposal.id)
     assert stored is not None and stored.verification["passed"] is False
@@ -262,3 +268,27 @@ def test_rejecting_with_a_reason_leaves_a_learned_note(env: Env) -> None:
     assert any("banner is what the CLI calls it" in n.text for n in notes)
     assert env.decision_status(proposal.id) == "rejected"
     assert env.service.get(proposal.id) is None
+
+
+def test_outcomes_teach_trust(env: Env) -> None:
+    def rename(new: str) -> float:
+        proposal = env.service.propose(
+            ProposalRequest(kind="rename", symbol="inventory.report.banner", new_name=new),
+            run_tests=False,
+        )
+        return proposal.confidence
+
+    first = rename("headline0")
+    for n in range(5):
+        found = env.service.get(max(p.id for p in env.service.live()))
+        assert found is not None
+        env.service.reject(found.id, None)
+        rename(f"headline{n + 1}")
+    # five rejected renames: the model was refitted, and history weighs on the next one
+    assert env.service.trust.model.outcomes == 5
+    latest = max(env.service.live(), key=lambda p: p.id)
+    texts = [p.text for p in latest.assessment.points]
+    assert "similar edits accepted 0/5" in texts
+    assert latest.confidence < first
+    stored = Records(env.conn).decision(latest.id)
+    assert stored is not None and stored.evidence["trust"]["inputs"]["similar"] == 5

@@ -296,6 +296,20 @@ m008_create_memory_fts_vocab = Migration(
     ),
 )
 
+m009_create_trust_models = Migration(
+    "m009_create_trust_models",
+    (
+        # Every fitted confidence model, newest last (the newest is in force); kept so a
+        # report can say how calibration moved as outcomes arrived.
+        """CREATE TABLE trust_models (
+            id INTEGER PRIMARY KEY,
+            created REAL NOT NULL,
+            outcomes INTEGER NOT NULL,
+            model_json TEXT NOT NULL
+        )""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_create_files,
     m002_create_symbols,
@@ -305,4 +319,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     m006_create_governance_ledger,
     m007_create_memory,
     m008_create_memory_fts_vocab,
+    m009_create_trust_models,
 )

@@ -7,8 +7,8 @@ The path of every proposal::
             → shown; later accepted (governance again, then applied) or rejected
 
 A proposal goes stale when a file it was computed on changes; a stale proposal is never
-applied. Confidence is neutral (0.5) when every check passed and low when one failed,
-until the trust layer computes a calibrated one.
+applied. Its confidence comes from trust: the cold-start model until this workspace has
+outcomes, then one fitted on them (refitted as accepts and rejects arrive).
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ from hexad.governance import Action, Decision, Engine
 from hexad.memory.records import Proposal as ProposalRecord
 from hexad.memory.records import Records
 from hexad.perception.index import IndexReader
+from hexad.trust import Assessment, Evidence, Trust
 
 log = logging.getLogger(__name__)
 
-NEUTRAL_CONFIDENCE = 0.5  # every check passed; trust has not calibrated anything yet
-FAILED_CONFIDENCE = 0.05  # a check failed: the edit is almost surely wrong
+SIMILAR_K = 10  # past proposals consulted for the acceptance history
 DEFAULT_OUTPUT_LIMIT = 64_000
 KINDS = (
     "rename",
@@ -130,6 +130,7 @@ class Proposal:
     draft: Draft
     report: Report
     confidence: float
+    assessment: Assessment
     governance: Decision  # the edit as governance sees it now (explained, not charged)
     base: dict[str, str | None]  # content hash of each file when the draft was computed
     versions: dict[str, int | None]
@@ -146,8 +147,8 @@ class Proposal:
         return self.draft.kind
 
     def summary(self) -> str:
-        """``0.50 · syntax ✓ · symbols ✓ · compile ✓ · names ✓ · tests ✓``"""
-        return f"{self.confidence:.2f} · {self.report.summary()}"
+        """``0.91 review · syntax ✓ · symbols ✓ · compile ✓ · names ✓ · tests ✓``"""
+        return f"{self.confidence:.2f} {self.assessment.decision} · {self.report.summary()}"
 
     def to_json(self) -> dict[str, Any]:
         draft = self.draft
@@ -160,6 +161,7 @@ class Proposal:
             "status": self.status,
             "staleReason": self.stale_reason,
             "confidence": self.confidence,
+            "trust": self.assessment.to_json(),
             "summary": self.summary(),
             "verification": self.report.to_json(),
             "policy": _policy_json(self.governance),
@@ -202,6 +204,7 @@ class ProposalService:
         verifier: Verifier | None = None,
         models: ModelService | None = None,
         memory: Any = None,
+        trust: Trust | None = None,
     ) -> None:
         self.root = root.resolve()
         self.sources = sources
@@ -212,6 +215,7 @@ class ProposalService:
         self.models = models
         self.memory = memory
         self.records = Records(conn)
+        self.trust = trust or Trust(conn)
         self._live: dict[int, Proposal] = {}
         self._lock = threading.RLock()
 
@@ -258,7 +262,12 @@ class ProposalService:
             cancel=cancel,
         )
         verify_seconds = time.perf_counter() - started
-        confidence = NEUTRAL_CONFIDENCE if report.passed else FAILED_CONFIDENCE
+        evidence = self.evidence(draft, report, preview)
+        escalation = self.engine.policy.escalation
+        assessment = self.trust.assess(
+            evidence, proceed_at=escalation.proceed_at, escalate_below=escalation.escalate_below
+        )
+        confidence = assessment.confidence
         shown = self._edit_decision(draft, task, task_id, confidence=confidence, record=False)
         proposal_id = self.records.record(
             ProposalRecord(
@@ -277,6 +286,7 @@ class ProposalService:
                     "files": len(draft.change.files),
                     "linesChanged": draft.change.lines_changed(),
                     "verifySeconds": round(verify_seconds, 4),
+                    "trust": {**assessment.to_json(), "inputs": evidence.to_json()},
                 },
                 verification=report.to_json(),
                 confidence=confidence,
@@ -288,6 +298,7 @@ class ProposalService:
             draft=draft,
             report=report,
             confidence=confidence,
+            assessment=assessment,
             governance=shown,
             base=draft.change.base_hashes(),
             versions={f.path: self.sources.version(f.path) for f in draft.change.files},
@@ -428,6 +439,93 @@ class ProposalService:
             raise EngineError(f"no function at {path}:{line + 1}")
         inner = max(enclosing, key=lambda s: s.span.start_line)
         return path, inner.qualname
+
+    # -- trust ---------------------------------------------------------------------------
+
+    def evidence(self, draft: Draft, report: Report, preview: Decision) -> Evidence:
+        """What trust weighs, from the draft, its verification and governance's preview."""
+        checks = {c.name: c.status for c in report.checks}
+        tests = report.check("tests")
+        details = tests.details if tests is not None else {}
+        stats = draft.evidence.get("logprobs") or {}
+        similar, accepted = self._history(draft)
+        flags = sum(
+            1
+            for r in preview.reasons
+            if r.effect in ("require_approval", "escalate") and not r.rule.startswith("escalation")
+        )
+        return Evidence(
+            kind=draft.kind,
+            engine=draft.engine,
+            checks={k: v for k, v in checks.items() if k != "tests"},
+            tests_selected=int(details.get("selected", 0)),
+            tests_run=int(details.get("run", 0)),
+            tests_passed=int(details.get("passed", 0)),
+            tests_failed=len(details.get("failed", [])),
+            test_reach=details.get("reach"),
+            references=self._references(draft),
+            files=len(draft.change.files),
+            lines=draft.change.lines_changed(),
+            public_api=self._public_api_changed(draft),
+            mean_logprob=stats.get("mean_logprob"),
+            min_logprob=stats.get("min_logprob"),
+            agreement=draft.evidence.get("agreement"),
+            similar=similar,
+            similar_accepted=accepted,
+            policy_flags=flags,
+        )
+
+    def _references(self, draft: Draft) -> int:
+        reader = self.reader()
+        targets = [
+            sym
+            for qualname in draft.symbols
+            for sym in reader.lookup(qualname.rsplit(".", 1)[-1])
+            if sym.qualname == qualname
+        ]
+        return len(reader.callers(targets)) if targets else 0
+
+    def _history(self, draft: Draft) -> tuple[int, int]:
+        """(similar past proposals with an outcome, how many of them were kept): the
+        nearest decisions in memory when it searches, else the latest of the same kind."""
+        outcomes: list[bool] = []
+        if self.memory is not None:
+            try:
+                hits = self.memory.recall(draft.task, k=SIMILAR_K * 2, types=("decision",))
+            except Exception:  # memory is advice here: never fail a proposal over it
+                log.exception("similar proposals could not be searched")
+                hits = []
+            for hit in hits:
+                key = str(hit.item.key)
+                if not key.startswith("decision:"):
+                    continue
+                found = self.records.decision(int(key.split(":", 1)[1]))
+                if found is not None and found.outcome is not None and found.kind == draft.kind:
+                    outcomes.append(found.outcome)
+        else:
+            outcomes = [
+                d.outcome
+                for d in self.records.decisions(
+                    statuses=("accepted", "applied", "rejected", "reverted"),
+                    kind=draft.kind,
+                    limit=SIMILAR_K,
+                )
+                if d.outcome is not None
+            ]
+        outcomes = outcomes[:SIMILAR_K]
+        return len(outcomes), sum(outcomes)
+
+    def refit_trust(self, *, force: bool = False) -> bool:
+        """Refit the confidence model on every stored outcome when enough are new."""
+        examples = [
+            (Evidence.from_json(d.evidence["trust"]["inputs"]), bool(d.outcome))
+            for d in self.records.outcomes()
+            if isinstance(d.evidence.get("trust"), dict) and "inputs" in d.evidence["trust"]
+        ]
+        if not force and not self.trust.due(len(examples)):
+            return False
+        self.trust.refit(examples)
+        return True
 
     # -- governance ----------------------------------------------------------------------
 
@@ -651,6 +749,10 @@ class ProposalService:
         proposal.status = status
         with self._lock:
             self._live.pop(proposal.id, None)
+        try:
+            self.refit_trust()
+        except Exception:  # a refit is an improvement, never a reason to fail a settle
+            log.exception("the trust model could not be refitted")
 
     def forget_unsettled(self) -> int:
         """Proposals left 'proposed' by an earlier process cannot be applied (their

@@ -22,7 +22,7 @@ import tempfile
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +181,7 @@ class Verifier:
         registry: LanguageRegistry | None = None,
         shadow: ShadowWorkspace | None = None,
         python: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.root = root.resolve()
         self.sources = sources
@@ -188,6 +189,7 @@ class Verifier:
         self.registry = registry or default_registry()
         self._shadow = shadow
         self.python = python or sys.executable
+        self.env = dict(env or {})  # extra variables for test runs
 
     @property
     def shadow(self) -> ShadowWorkspace:
@@ -579,6 +581,7 @@ class Verifier:
                 *node_ids,
             ]
             env = dict(os.environ)
+            env.update(self.env)
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(cwd), env.get("PYTHONPATH", "")) if p

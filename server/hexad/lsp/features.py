@@ -55,6 +55,12 @@ FEATURES: tuple[Feature, ...] = (
         types.CodeActionOptions(code_action_kinds=proposals.ACTION_KINDS, resolve_provider=True),
     ),
     Feature(types.CODE_ACTION_RESOLVE, proposals.code_action_resolve_handler, "thread"),
+    Feature(
+        types.TEXT_DOCUMENT_CODE_LENS,
+        proposals.code_lens_handler,
+        "loop",
+        types.CodeLensOptions(resolve_provider=False),
+    ),
 )
 
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (

@@ -197,6 +197,10 @@ async def hover(ls: HexadServer, params: types.HoverParams) -> types.Hover | Non
         at = _at(ls, params.text_document.uri, params.position)
         if at is None or ls.navigator is None or ls.converter is None:
             return None
+        shown = proposals.at_line(ls, at[0], at[1])
+        if shown:  # a proposal's target line: its whole assessment
+            text = "\n\n---\n\n".join(proposals.breakdown(p) for p in shown)
+            return types.Hover(contents=types.MarkupContent(types.MarkupKind.Markdown, text))
         info = ls.navigator.hover(*at)
         if info is None:
             return None

@@ -53,7 +53,11 @@ ACTION_KINDS: list[types.CodeActionKind | str] = [
     types.CodeActionKind.RefactorRewrite,
     "source.hexad",
 ]
-STUB_BODY = re.compile(r"^\s*(pass|\.\.\.|raise\s+NotImplementedError\b.*)\s*$")
+SEVERITY = {
+    "proceed": types.DiagnosticSeverity.Information,
+    "review": types.DiagnosticSeverity.Warning,
+    "escalate": types.DiagnosticSeverity.Error,
+}
 
 
 # -- the service ---------------------------------------------------------------------
@@ -123,17 +127,24 @@ def _diagnostic(ls: HexadServer, proposal: Proposal) -> types.Diagnostic:
         ls.converter.lsp_position_in(line_text, target.line, stripped),
         ls.converter.lsp_position_in(line_text, target.line, len(line_text.rstrip("\r\n"))),
     )
-    passed = proposal.report.passed
-    severity = types.DiagnosticSeverity.Information if passed else types.DiagnosticSeverity.Warning
-    message = f"Hexad proposal #{proposal.id}: {proposal.draft.task} — {proposal.summary()}"
+    assessment = proposal.assessment
+    severity = SEVERITY[assessment.decision]
+    top = "; ".join(p.text for p in assessment.strongest(3))
+    message = (
+        f"Hexad #{proposal.id} {proposal.draft.task}: {proposal.confidence:.2f} → "
+        f"{assessment.decision} — {top}"
+    )
     if proposal.status == "stale":
         severity = types.DiagnosticSeverity.Hint
         message += f" · stale ({proposal.stale_reason}); propose it again"
-    elif proposal.needs_approval:
-        message += " · needs your review"
-    if not passed:
+    if not proposal.report.passed:
         message += " · " + "; ".join(c.summary for c in proposal.report.failures)
     related: list[types.DiagnosticRelatedInformation] = []
+    here = types.Location(ls.converter.lsp_uri(target.path), rng)
+    for point in assessment.points[3:]:
+        related.append(
+            types.DiagnosticRelatedInformation(here, f"{point.text} ({point.weight:+.2f})")
+        )
     for check in proposal.report.checks:
         for ev in check.evidence[:10]:
             if ev.path is None:
@@ -886,3 +897,74 @@ def proposals_command(ls: HexadServer, *args: Any) -> list[dict[str, Any]]:
     if ls.proposals is None:
         return []
     return [p.to_json() for p in ls.proposals.live()]
+
+
+# -- hover and code lenses --------------------------------------------------------------
+
+
+def at_line(ls: HexadServer, path: str, line: int) -> list[Proposal]:
+    if ls.proposals is None:
+        return []
+    return [
+        p
+        for p in ls.proposals.live()
+        if p.draft.targets and p.draft.targets[0].path == path and p.draft.targets[0].line == line
+    ]
+
+
+def breakdown(proposal: Proposal) -> str:
+    """The whole assessment as markdown: confidence, decision, every piece of evidence
+    with its push, the checks, and governance's answer."""
+    a = proposal.assessment
+    proceed_at, escalate_below = a.thresholds
+    lines = [
+        f"**Hexad proposal #{proposal.id}** — {proposal.draft.task} ({proposal.status})",
+        "",
+        f"Confidence **{proposal.confidence:.2f}** → **{a.decision}** "
+        f"(proceed at ≥ {proceed_at:.2f}, escalate below {escalate_below:.2f}; "
+        f"{a.model} model)",
+        "",
+        "| evidence | push on the log-odds |",
+        "|---|---|",
+    ]
+    lines += [f"| {p.text} | {p.weight:+.2f} |" for p in a.points]
+    lines += ["", "| check | result |", "|---|---|"]
+    lines += [f"| {c.name} | {c.status}: {c.summary} |" for c in proposal.report.checks]
+    reasons = [r for r in proposal.governance.reasons if r.effect != "allow"]
+    lines += ["", f"Governance: **{proposal.governance.effect}**"]
+    lines += [f"- {r.why}" for r in reasons]
+    if proposal.draft.notes:
+        lines += ["", *(f"- note: {n}" for n in proposal.draft.notes)]
+    return "\n".join(lines)
+
+
+def code_lenses(ls: HexadServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+    if ls.converter is None or ls.proposals is None:
+        return []
+    path = ls.converter.path_from_lsp(params.text_document.uri)
+    lenses: list[types.CodeLens] = []
+    for proposal in ls.proposals.live():
+        target = proposal.draft.targets[0] if proposal.draft.targets else None
+        if target is None or target.path != path:
+            continue
+        pos = types.Position(target.line, 0)
+        rng = types.Range(pos, pos)
+        head = f"Hexad #{proposal.id}: {proposal.confidence:.2f} {proposal.assessment.decision}"
+        verbs: list[tuple[str, str]] = [("Show diff", "hexad.showDiff"), ("Reject", "hexad.reject")]
+        if proposal.report.passed and proposal.status == "proposed":
+            verbs.insert(0, ("Accept", "hexad.accept"))
+        for i, (verb, command) in enumerate(verbs):
+            title = f"{head} — {verb}" if i == 0 else verb
+            lenses.append(
+                types.CodeLens(
+                    range=rng,
+                    command=types.Command(title, command, arguments=[{"id": proposal.id}]),
+                )
+            )
+    return lenses
+
+
+async def code_lens_handler(
+    ls: HexadServer, params: types.CodeLensParams
+) -> list[types.CodeLens] | None:
+    return code_lenses(ls, params) or None
