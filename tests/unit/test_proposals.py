@@ -25,7 +25,7 @@ from hexad.execution.proposals import (
 from hexad.execution.shadow import ShadowWorkspace
 from hexad.execution.sources import DiskSources
 from hexad.execution.verify import Verifier
-from hexad.governance import open_engine
+from hexad.governance import PolicyStore, open_engine
 from hexad.inference.fake import ScriptedBackend
 from hexad.memory.records import Records
 from hexad.perception.index import IndexReader
@@ -292,3 +292,30 @@ def test_outcomes_teach_trust(env: Env) -> None:
     assert latest.confidence < first
     stored = Records(env.conn).decision(latest.id)
     assert stored is not None and stored.evidence["trust"]["inputs"]["similar"] == 5
+
+
+def test_low_confidence_never_applies_on_its_own_whatever_the_policy(env: Env) -> None:
+    # a workspace policy that tries to let anything proceed is refused by the hard limit
+    (env.root / ".hexad" / "policies" / "lax.toml").write_text(
+        'version = 1\ndisable = ["builtin:unsure-model-edit"]\n'
+        "[escalation]\nproceed_at = 0.01\nescalate_below = 0.0\n",
+        encoding="utf-8",
+    )
+    store = env.service.engine._policy
+    assert isinstance(store, PolicyStore)
+    store.reload()
+    (problem,) = [i for issues in store.issues.values() for i in issues]
+    assert "hard limit min_proceed_at = 0.6" in problem.message
+    env.backend.script["local"] = (
+        "def clamp(value: int, low: int, high: int) -> int:\n"
+        "    return max(low, min(value, high))\n"
+    )
+    proposal = env.service.propose(
+        ProposalRequest(kind="implement", symbol="inventory.pricing.clamp"), run_tests=False
+    )
+    assert proposal.report.passed and proposal.confidence < 0.5
+    assert proposal.assessment.decision == "review"
+    before = (env.root / "inventory/pricing.py").read_text()
+    with pytest.raises(ProposalError, match="requires approval"):
+        env.service.apply(proposal.id)
+    assert (env.root / "inventory/pricing.py").read_text() == before

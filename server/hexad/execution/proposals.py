@@ -37,7 +37,7 @@ from hexad.governance import Action, Decision, Engine
 from hexad.memory.records import Proposal as ProposalRecord
 from hexad.memory.records import Records
 from hexad.perception.index import IndexReader
-from hexad.trust import Assessment, Evidence, Trust
+from hexad.trust import NEVER_PROCEED_BELOW, Assessment, Evidence, Trust
 
 log = logging.getLogger(__name__)
 
@@ -667,8 +667,12 @@ class ProposalService:
             proposal,
             draft.change,
             decision,
-            needs_confirmation=decision.effect == "require_approval",
-            reasons=tuple(r.why for r in decision.reasons if r.effect != "allow"),
+            # trust's own decision counts too: whatever a policy allows, a confidence
+            # under the floor never goes in without a person
+            needs_confirmation=decision.effect == "require_approval"
+            or proposal.assessment.decision != "proceed",
+            reasons=tuple(r.why for r in decision.reasons if r.effect != "allow")
+            + _trust_reasons(proposal, decision),
         )
 
     def applied(self, acceptance: Acceptance, ok: bool, *, failure: str | None = None) -> Proposal:
@@ -764,6 +768,16 @@ class ProposalService:
                 decision.id, "stale", detail="the process that made it ended; propose again"
             )
         return len(old)
+
+
+def _trust_reasons(proposal: Proposal, decision: Decision) -> tuple[str, ...]:
+    a = proposal.assessment
+    if a.decision == "proceed" or decision.effect != "allow":
+        return ()
+    return (
+        f"confidence {a.confidence:.2f} is below what proceeds on its own "
+        f"({max(a.thresholds[0], NEVER_PROCEED_BELOW):.2f})",
+    )
 
 
 def is_test_path(path: str) -> bool:
