@@ -319,3 +319,25 @@ def test_low_confidence_never_applies_on_its_own_whatever_the_policy(env: Env) -
     with pytest.raises(ProposalError, match="requires approval"):
         env.service.apply(proposal.id)
     assert (env.root / "inventory/pricing.py").read_text() == before
+
+
+def test_a_test_run_that_timed_out_counts_against_the_edit(env: Env) -> None:
+    from hexad.execution.report import Check, Report
+
+    draft = env.service.draft(
+        ProposalRequest(kind="rename", symbol="inventory.report.banner", new_name="headline")
+    )
+    preview = env.service.engine.explain(
+        env.service._action("edit", draft, "rename", None)  # what governance sees
+    )
+    checks = tuple(
+        Check(name, "passed", "ok") for name in ("syntax", "symbols", "compile", "names")
+    )
+    timed_out = Report((*checks, Check("tests", "error", "timed out after 60 s", details={})))
+    passed = Report((*checks, Check("tests", "passed", "3/3", details={"run": 3, "passed": 3})))
+    bad = env.service.evidence(draft, timed_out, preview)
+    good = env.service.evidence(draft, passed, preview)
+    assert bad.tests_failed == 1 and good.tests_failed == 0
+    assert (
+        env.service.trust.model.probability(bad) < 0.1 < env.service.trust.model.probability(good)
+    )

@@ -461,7 +461,11 @@ class ProposalService:
             tests_selected=int(details.get("selected", 0)),
             tests_run=int(details.get("run", 0)),
             tests_passed=int(details.get("passed", 0)),
-            tests_failed=len(details.get("failed", [])),
+            # a run that timed out or broke counts against the edit, never as "no tests"
+            tests_failed=max(
+                len(details.get("failed", [])),
+                1 if tests is not None and tests.status == "error" else 0,
+            ),
             test_reach=details.get("reach"),
             references=self._references(draft),
             files=len(draft.change.files),
