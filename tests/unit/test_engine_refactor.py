@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from hexad.core.db import Connection
-from hexad.execution.edits import write_change
+from hexad.execution.edits import FileChange, write_change
 from hexad.execution.engines import refactor
 from hexad.execution.engines.base import EngineError
 from hexad.execution.sources import DiskSources
@@ -399,3 +399,226 @@ def test_rename_symbol_finds_it_where_the_buffer_has_it(
     assert change is not None and change.before == moved
     assert change.after is not None and "\ndef replenish(item: Item" in change.after
     assert draft.targets[0].line == 20
+
+
+# -- rename: which files the search reads ---------------------------------------------
+
+RENDER = "def render(text):\n    return text.upper()\n"
+
+
+def test_rename_searches_only_files_that_can_reach_the_symbol(
+    workspace: WriteWorkspace, indexed: Indexed
+) -> None:
+    # `render` is a common word: a method, a local, a function of another module, a
+    # comment; only the files importing pkg.view's function (or its module) refer to it
+    files: dict[str, str | bytes] = {
+        "pkg/__init__.py": "",
+        "pkg/view.py": RENDER,
+        "pkg/page.py": (
+            "from pkg.view import render\n\n\n"
+            "class Page:\n"
+            "    def render(self):\n"
+            "        return render('page')\n\n\n"
+            "def show(page):\n"
+            "    return page.render()\n"
+        ),
+        "pkg/other.py": "def render(x):\n    return x\n\n\nrender(1)  # not pkg.view's render\n",
+    }
+    for i in range(12):
+        files[f"pkg/noise{i}.py"] = (
+            f"def step{i}(render):\n    render = render + {i}\n    return render\n"
+        )
+    root = workspace(files)
+    reader = IndexReader(indexed(root))
+    draft = refactor.rename_symbol(DiskSources(root), reader, "pkg.view.render", "draw")
+    assert sorted(f.path for f in draft.change.files) == ["pkg/page.py", "pkg/view.py"]
+    assert draft.evidence["searched"] == 2  # the definition's file and its importer
+    page = draft.change.file("pkg/page.py")
+    assert page is not None and page.after == (
+        "from pkg.view import draw\n\n\n"
+        "class Page:\n"
+        "    def render(self):\n"
+        "        return draw('page')\n\n\n"
+        "def show(page):\n"
+        "    return page.render()\n"
+    )
+    assert draft.evidence["references"] == 3
+
+
+def test_rename_reaches_module_attributes_and_re_exports(
+    workspace: WriteWorkspace, indexed: Indexed
+) -> None:
+    root = workspace(
+        {
+            "pkg/__init__.py": "from pkg.view import render\n\n__all__ = ['render']\n",
+            "pkg/view.py": RENDER,
+            "pkg/star.py": "from pkg.view import *\n",
+            "app/__init__.py": "",
+            "app/via_module.py": (
+                "from pkg import view\n\n\n"
+                "def run(loader):\n"
+                "    loader.render('x')  # an attribute of something else\n"
+                "    return view.render('y')\n\n\n"
+                "async def later():\n"
+                "    return await view.render('z')\n"
+            ),
+            "app/via_dotted.py": "import pkg.view\n\nOUT = pkg.view.render('z')\n",
+            "app/via_package.py": "from pkg import render as r\n\nOUT = r('p')\n",
+            "app/via_star.py": "from pkg.star import render\n\nOUT = render('s')\n",
+        }
+    )
+    reader = IndexReader(indexed(root))
+    draft = refactor.rename_symbol(DiskSources(root), reader, "pkg.view.render", "draw")
+    after = {f.path: f.after for f in draft.change.files}
+    assert sorted(after) == [
+        "app/via_dotted.py",
+        "app/via_module.py",
+        "app/via_package.py",
+        "app/via_star.py",
+        "pkg/__init__.py",
+        "pkg/view.py",
+    ]
+    assert after["app/via_module.py"] == (
+        "from pkg import view\n\n\n"
+        "def run(loader):\n"
+        "    loader.render('x')  # an attribute of something else\n"
+        "    return view.draw('y')\n\n\n"
+        "async def later():\n"
+        "    return await view.draw('z')\n"
+    )
+    assert after["app/via_dotted.py"] == "import pkg.view\n\nOUT = pkg.view.draw('z')\n"
+    assert after["app/via_package.py"] == "from pkg import draw as r\n\nOUT = r('p')\n"
+    assert after["app/via_star.py"] == "from pkg.star import draw\n\nOUT = draw('s')\n"
+    assert after["pkg/__init__.py"] == "from pkg.view import draw\n\n__all__ = ['draw']\n"
+    assert draft.evidence["all_entries"] == 1
+    assert draft.notes == ()
+
+
+def test_rename_module_variable_across_files(workspace: WriteWorkspace, indexed: Indexed) -> None:
+    root = workspace(
+        {
+            "conf.py": "LIMIT = 3\n",
+            "use.py": "import conf\nfrom conf import LIMIT\n\nBOTH = LIMIT + conf.LIMIT\n",
+            "shadow.py": "LIMIT = 4\n\n\ndef f(LIMIT=LIMIT):\n    return LIMIT\n",
+        }
+    )
+    reader = IndexReader(indexed(root))
+    draft = refactor.rename_symbol(DiskSources(root), reader, "conf.LIMIT", "CAP")
+    after = {f.path: f.after for f in draft.change.files}
+    assert after == {
+        "conf.py": "CAP = 3\n",
+        "use.py": "import conf\nfrom conf import CAP\n\nBOTH = CAP + conf.CAP\n",
+    }
+    assert draft.intent.renamed == (("conf.LIMIT", "conf.CAP"),)
+
+
+def test_rename_method_searches_the_files_importing_its_module(
+    workspace: WriteWorkspace, indexed: Indexed
+) -> None:
+    root = workspace(
+        {
+            "shop/__init__.py": "",
+            "shop/cart.py": (
+                "class Cart:\n"
+                "    def total(self):\n"
+                "        return 1\n\n\n"
+                "def make():\n"
+                "    return Cart()\n"
+            ),
+            "shop/checkout.py": "from shop.cart import make\n\n\ndef pay():\n"
+            "    return make().total()\n",
+            "shop/unrelated.py": "def total(values):\n    return sum(values)\n",
+        }
+    )
+    reader = IndexReader(indexed(root))
+    draft = refactor.rename_symbol(DiskSources(root), reader, "shop.cart.Cart.total", "amount")
+    after = {f.path: f.after for f in draft.change.files}
+    assert sorted(after) == ["shop/cart.py", "shop/checkout.py"]
+    assert "return make().amount()" in (after["shop/checkout.py"] or "")
+    assert draft.intent.renamed == (("shop.cart.Cart.total", "shop.cart.Cart.amount"),)
+
+
+def test_rename_module_moves_its_file(workspace: WriteWorkspace, indexed: Indexed) -> None:
+    root = workspace(
+        {
+            "pkg/__init__.py": "",
+            "pkg/util.py": "def helper():\n    return 1\n",
+            "main.py": "from pkg import util\nfrom pkg.util import helper\n\n"
+            "OUT = util.helper() + helper()\n",
+        }
+    )
+    reader = IndexReader(indexed(root))
+    # `util` in `from pkg import util` (line 1, column 16)
+    draft = refactor.rename(DiskSources(root), reader, "main.py", 0, 17, "tools")
+    moved = {f.path: f.new_path for f in draft.change.files if f.new_path}
+    assert moved == {"pkg/util.py": "pkg/tools.py"}
+    main = draft.change.file("main.py")
+    assert main is not None and main.after == (
+        "from pkg import tools\nfrom pkg.tools import helper\n\nOUT = tools.helper() + helper()\n"
+    )
+    assert draft.intent.renamed == (("pkg.util.helper", "pkg.tools.helper"),)
+    assert draft.task == "Rename pkg.util to tools"
+
+
+def test_rename_notes_mentions_in_comments_and_strings(
+    workspace: WriteWorkspace, indexed: Indexed
+) -> None:
+    root = workspace(
+        {
+            "pkg/__init__.py": "from pkg.view import render\n\n__all__ = ['render']\n",
+            "pkg/view.py": RENDER + "\n\n# call render() for pages\nPATH = 'pkg.view.render'\n",
+            "pkg/page.py": (
+                'from pkg.view import render\n\n\ndef page():\n    """Uses `render`."""\n'
+                "    return render('p')  # the text is rendered\n"
+            ),
+        }
+    )
+    reader = IndexReader(indexed(root))
+    draft = refactor.rename_symbol(DiskSources(root), reader, "pkg.view.render", "draw")
+    (note,) = draft.notes
+    assert note == (
+        "3 mention(s) of render in comments or strings left alone "
+        "(pkg/page.py:5, pkg/view.py:5, pkg/view.py:6)"
+    )
+
+
+def test_rename_falls_back_to_jedis_search_without_the_index(
+    workspace: WriteWorkspace, indexed: Indexed
+) -> None:
+    root = workspace({"pkg/__init__.py": "", "pkg/a.py": "def helper():\n    return 1\n"})
+    reader = IndexReader(indexed(root))
+    # files saved after indexing: the index does not know them yet
+    (root / "pkg/b.py").write_text("def tool():\n    return 2\n")
+    (root / "pkg/c.py").write_text("from pkg.b import tool\n\nOUT = tool()\n")
+    draft = refactor.rename(DiskSources(root), reader, "pkg/b.py", 0, 4, "gadget")
+    assert sorted(f.path for f in draft.change.files) == ["pkg/b.py", "pkg/c.py"]
+    assert draft.evidence["searched"] is None
+
+
+def test_rename_leaves_jedis_search_as_it_was(inventory: tuple[Path, IndexReader]) -> None:
+    from jedi.inference import references
+
+    before = (
+        references.get_module_contexts_containing_name,
+        references._find_names,
+        references._PARSED_FILE_LIMIT,
+        references._OPENED_FILE_LIMIT,
+    )
+    root, reader = inventory
+    refactor.rename_symbol(DiskSources(root), reader, "inventory.stock.restock", "replenish")
+    with pytest.raises(EngineError):
+        refactor.rename_symbol(DiskSources(root), reader, "inventory.stock.restock", "item")
+    assert (
+        references.get_module_contexts_containing_name,
+        references._find_names,
+        references._PARSED_FILE_LIMIT,
+        references._OPENED_FILE_LIMIT,
+    ) == before
+
+
+def test_conflicts_are_found_from_the_texts_without_jedis_names() -> None:
+    before = "def use(old, new):\n    return old(new)\n"
+    after = "def use(new, new):\n    return new(new)\n"
+    change = FileChange("a.py", before, after)
+    with pytest.raises(EngineError, match="new is already defined in function use"):
+        refactor._check_conflicts({"a.py": change}, "old", "new", {})

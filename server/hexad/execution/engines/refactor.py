@@ -8,10 +8,12 @@ the symbols check holds the change to.
 * The file the request is about is given to jedi as its buffer text; every other file
   jedi reads from disk. A file jedi changed whose buffer differs from the disk is refused
   ("save X first") rather than edited from a text the user no longer sees.
-* jedi's reference search stops after a few dozen files that mention the name, and never
-  searches other files for names of two characters; a rename widens that search, and
-  then holds jedi's files against the index's references, asking jedi again from each
-  file it missed.
+* jedi's own reference search reads every file of the project that mentions the name, up
+  to a few dozen, and never searches other files for names of two characters. A rename
+  asks the index instead which files can reach the definition (:func:`_search_files`:
+  those importing it, a module re-exporting it, or its module) and lets jedi search
+  those, every one of them; then it holds jedi's files against the index's references,
+  asking jedi again from each file it missed.
 * Symbols are what the index extracts for Python: classes, functions and methods at any
   depth, plain assignments directly in a module (variables) or a class body (fields).
   :func:`python_symbols` extracts the same from a text, so intents are computed on the
@@ -33,6 +35,7 @@ import tokenize
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +47,10 @@ from hexad.perception.modules import module_name
 from hexad.perception.navigation import _JEDI_LOCK, _jedi_script
 
 ENGINE = "structural:jedi"
-# jedi's reference search, widened for renames (its defaults, 30 and 2000, suit completion);
-# beyond these, the index's references are the safety net (RECOVER_MAX_FILES of them)
-SEARCH_PARSE_LIMIT = 300  # files mentioning the name that a rename lets jedi parse
-SEARCH_OPEN_LIMIT = 20_000  # files a rename lets jedi open while looking for the name
+# The files a rename has jedi search come from the index (_search_files), not from jedi's
+# scan of the project; a member (method, field) can be used wherever an instance goes, so
+# its search takes the files importing its module, nearest first, up to MEMBER_MAX_FILES.
+MEMBER_MAX_FILES = 200
 RECOVER_MAX_FILES = 100  # files the index knows uses in that jedi missed, asked again
 _PY_SUFFIXES = (".py", ".pyi")
 _DEF_NAME = re.compile(r"(?:async\s+)?(?:def|class)\s+([^\W\d]\w*)")
@@ -315,6 +318,13 @@ def python_symbols(text: str, module: str) -> list[PySymbol] | None:
 
     Same-named definitions in one scope (a property and its setter) keep one entry each.
     """
+    found = _python_symbols(text, module)
+    return list(found) if found is not None else None
+
+
+@lru_cache(maxsize=8)
+def _python_symbols(text: str, module: str) -> tuple[PySymbol, ...] | None:
+    """:func:`python_symbols`, remembered for the last few texts (a rename asks twice)."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
@@ -378,7 +388,7 @@ def python_symbols(text: str, module: str) -> list[PySymbol] | None:
                 "\n".join(kept),
             )
         )
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +485,7 @@ class _Definition:
     col: int  # code points
     name: str
     type: str  # jedi's: function, class, module, param, statement, instance …
+    scope: str = "module"  # what binds the name: module | class | function ("" for a module)
 
 
 def _rename(
@@ -490,13 +501,21 @@ def _rename(
     root = sources.root
     started = time.monotonic()
     definition: _Definition | None = None
+    search: _Search | None = None
 
     def run(script: Any) -> Any:
-        nonlocal definition
-        definition = _definition(root, script, line, col, word)
-        return script.rename(line + 1, col, new_name=new_name)
+        nonlocal definition, search
+        found = _definitions(root, script, line, col, word)
+        definition = found[0]
+        search = _search_files(root, reader, found, path, word)
+        if search is None:
+            return _jedi_rename(script, line, col, new_name)
+        through_modules = all(d.scope in ("module", "") for d in found)
+        with _search_only(root, search.paths, module_attributes=through_modules):
+            return _jedi_rename(script, line, col, new_name)
 
-    files, renames = _run_jedi_files(sources, path, text, run, wide=True)
+    sites: dict[str, _Sites] = {}
+    files, renames = _run_jedi_files(sources, path, text, run, sites=sites)
     if definition is None:  # pragma: no cover - run() always sets it or raises
         raise EngineError(f"jedi found no definition of {word}")
     defn: _Definition = definition
@@ -509,13 +528,19 @@ def _rename(
     if defn.type == "module":
         sym = None
     notes: list[str] = []
+    if search is not None and search.left_out:
+        notes.append(
+            f"the search for uses of {word} stopped after {len(search.paths)} files; "
+            f"{len(search.left_out)} more that import its module mention {word}: check them "
+            "by hand"
+        )
 
     # an index cross-check: files the index says use the symbol that jedi left alone
     missed: list[str] = []
     recovered: list[str] = []
     if sym is not None:
         before_recovery = set(files)
-        missed = _add_missed_files(sources, reader, files, sym, def_module, new_name)
+        missed = _add_missed_files(sources, reader, files, sites, sym, def_module, new_name)
         recovered = sorted(set(files) - before_recovery)
         if missed:
             notes.append(
@@ -525,27 +550,38 @@ def _rename(
 
     # __all__ entries naming the old name where the module now binds the new one
     all_entries = 0
+    all_lines: dict[str, set[int]] = {}
+    quoted = re.compile(rf"(['\"]){re.escape(word)}\1")
+    fresh_name = re.compile(rf"(?<!\w){re.escape(new_name)}(?!\w)")
     for rel, change in list(files.items()):
         if change.after is None or change.before is None:
             continue
-        before_bound = _module_bound(change.before)
-        after_bound = _module_bound(change.after)
-        if word in before_bound and new_name in after_bound and word not in after_bound:
-            after, count = _rename_in_all(change.after, word, new_name)
-            if count:
-                files[rel] = FileChange(change.path, change.before, after, change.new_path)
-                all_entries += count
+        if "__all__" not in change.after or not quoted.search(change.after):
+            continue
+        try:
+            tree = ast.parse(change.after)
+        except (SyntaxError, ValueError):
+            continue
+        after_bound = bound_names(tree)
+        if new_name not in after_bound or word in after_bound:
+            continue
+        if fresh_name.search(change.before) and word not in _module_bound(change.before):
+            continue  # the module bound the new name already, and not the old one
+        after, lines = _rename_in_all(change.after, word, new_name, tree)
+        if lines:
+            files[rel] = FileChange(change.path, change.before, after, change.new_path)
+            all_entries += len(lines)
+            all_lines[rel] = set(lines)
 
-    modules = {rel: python_module(sources, rel, reader) for rel in files}
-    _check_conflicts(files, word, new_name)
-    _check_compiles(files)
+    _check_conflicts(files, word, new_name, sites)
+    found = {
+        rel: _leftovers(files[rel], sites.get(rel), word, all_lines.get(rel, set()))
+        for rel in sorted(files)
+    }
+    _check_rename_names(files, sites, found)
 
-    references = 0
-    for change in files.values():
-        references += max(
-            0, _count_names(change.before or "", word) - _count_names(change.after or "", word)
-        )
-    mentions = _mentions(files, word)
+    references = sum(len(site.positions) for site in sites.values())
+    mentions = [f"{rel}:{line}" for rel in sorted(found) for line in found[rel].mentions]
     if mentions:
         shown = ", ".join(mentions[:5]) + (" …" if len(mentions) > 5 else "")
         notes.append(
@@ -576,11 +612,16 @@ def _rename(
     else:
         touched: list[str] = []
         for rel, change in files.items():
-            touched += symbol_delta(change.before, change.after, modules[rel]).changed
+            module = python_module(sources, rel, reader)
+            touched += symbol_delta(change.before, change.after, module).changed
         changed = _unique(touched)
         old_name = word
 
-    first_lines = {rel: _first_changed_line(c) for rel, c in files.items()}
+    first_lines: dict[str, int] = {}
+    for rel in files:
+        site = sites.get(rel)
+        lines = [ln for ln, _ in site.positions] if site is not None else []
+        first_lines[rel] = min([*lines, *all_lines.get(rel, ())], default=0)
     targets = [Target(defn.path, defn.line, sym.qualname if sym else None)]
     targets += [Target(rel, first_lines[rel]) for rel in sorted(files) if rel != defn.path]
     intent = Intent(kind="rename", renamed=_unique_pairs(renamed), changed=changed)
@@ -600,6 +641,7 @@ def _rename(
             "all_entries": all_entries,
             "index_missed": missed,
             "index_recovered": recovered,
+            "searched": len(search.paths) if search is not None else None,
             "moved": [[a, b] for a, b in renames],
             "seconds": round(time.monotonic() - started, 3),
         },
@@ -609,7 +651,9 @@ def _rename(
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
 
-def _definition(root: Path, script: Any, line: int, col: int, word: str) -> _Definition:
+def _definitions(root: Path, script: Any, line: int, col: int, word: str) -> list[_Definition]:
+    """What the name at (``line``, ``col``) refers to, the first one in the workspace (or
+    EngineError); the others jedi found there (conditional definitions) follow it."""
     try:
         names = script.goto(line + 1, col, follow_imports=True)
     except ValueError as exc:
@@ -618,22 +662,258 @@ def _definition(root: Path, script: Any, line: int, col: int, word: str) -> _Def
         names = script.goto(line + 1, col)
     if not names:
         raise EngineError(f"jedi cannot tell what {word} is; there is nothing to rename")
-    d = names[0]
-    module_path = d.module_path
-    rel = _relative(root, module_path) if module_path is not None else None
-    if rel is None or d.in_builtin_module() or d.line is None:
-        where = f" (in {module_path})" if module_path is not None else ""
-        raise EngineError(
-            f"{word} is defined outside the workspace{where}; only names the workspace "
-            "defines can be renamed"
+    found: list[_Definition] = []
+    for index, d in enumerate(names):
+        module_path = d.module_path
+        rel = _relative(root, module_path) if module_path is not None else None
+        if rel is None or d.in_builtin_module() or d.line is None:
+            if index > 0:
+                continue
+            where = f" (in {module_path})" if module_path is not None else ""
+            raise EngineError(
+                f"{word} is defined outside the workspace{where}; only names the workspace "
+                "defines can be renamed"
+            )
+        found.append(
+            _Definition(rel, d.line - 1, d.column or 0, str(d.name), str(d.type), _scope(d))
         )
-    return _Definition(rel, d.line - 1, d.column or 0, str(d.name), str(d.type))
+    return found
+
+
+def _scope(name: Any) -> str:
+    """What binds a jedi name: module (a top-level name), class (a member), function (a
+    local or parameter); "" for a module itself."""
+    if name.type == "module":
+        return ""
+    try:
+        parent = name.parent()
+    except Exception:  # jedi's own failures on unusual code
+        return "function"
+    kind = getattr(parent, "type", None)
+    if parent is None or kind == "module":
+        return "module"
+    return "class" if kind == "class" else "function"
+
+
+@dataclass(frozen=True, slots=True)
+class _Search:
+    paths: tuple[tuple[str, str], ...]  # (workspace-relative path, disk text) jedi searches
+    left_out: tuple[str, ...] = ()  # files that might use a member, beyond MEMBER_MAX_FILES
+
+
+@dataclass(frozen=True, slots=True)
+class _ImportRow:
+    file_id: int
+    path: str
+    name: str | None
+    alias: str | None
+    wildcard: bool
+    submodule: bool  # `from pkg import mod`: the import binds a module, not a name in it
+
+
+def _search_files(
+    root: Path, reader: IndexReader, found: list[_Definition], path: str, word: str
+) -> _Search | None:
+    """The files jedi's reference search should read for ``word``, from the index: files
+    that can reach the definitions by importing them (or a module re-exporting them, or
+    their module: ``module.word``), that mention ``word``; None when the index does not
+    know a definition's file (jedi then searches as it does by itself).
+
+    Where ``word`` is bound decides who can use it: a module's top-level name is reached
+    through imports of it (``from m import word``, ``from m import *``, ``import m``,
+    ``from pkg import m``) and of the modules that re-export it, transitively; a module
+    through imports of it; a member through any instance, so through the files that
+    import its module, directly or not; a local nowhere else.
+    """
+    conn = reader.conn
+    ids: dict[str, int] = {}
+
+    def file_id(rel: str) -> int | None:
+        if rel not in ids:
+            row = conn.execute("SELECT id FROM files WHERE path = ?", (rel,)).fetchone()
+            if row is None:
+                return None
+            ids[rel] = int(row[0])
+        return ids[rel]
+
+    ordered: dict[int, None] = {}
+    members: list[int] = []
+    for d in found:
+        fid = file_id(d.path)
+        if fid is None:
+            return None
+        ordered[fid] = None
+        if d.type == "module":
+            ordered.update(dict.fromkeys(_module_users(conn, fid)))
+        elif d.scope == "module":
+            ordered.update(dict.fromkeys(_name_users(conn, fid, d.name)))
+        elif d.scope == "class":
+            members += _member_users(conn, fid, d.name)
+    if found[0].name != word:  # an import alias (`import m as word`): the request's module
+        fid = file_id(path)
+        if fid is None:
+            return None
+        ordered[fid] = None
+        ordered.update(dict.fromkeys(_name_users(conn, fid, word)))
+    paths = _paths_of(conn, list(ordered))
+    out = [(rel, text) for rel, text in _mentioning(root, paths, word)]
+    left: list[str] = []
+    if members:
+        seen = {rel for rel, _ in out}
+        rest = [rel for rel in _paths_of(conn, members) if rel not in seen]
+        for rel, text in _mentioning(root, rest, word):
+            if len(out) < MEMBER_MAX_FILES:
+                out.append((rel, text))
+            else:
+                left.append(rel)
+    return _Search(tuple(out), tuple(left))
+
+
+def _name_users(conn: Any, fid: int, name: str) -> list[int]:
+    """Files that can reach the top-level ``name`` of file ``fid``: importing it or a
+    module that re-exports it (by name or ``*``), or importing such a module, or a
+    package above one (``import pkg`` then ``pkg.mod.name``)."""
+    binders = {fid}  # files whose module binds `name` to the definition
+    users: dict[int, None] = {}
+    frontier = [fid]
+    while frontier:
+        grown: list[int] = []
+        for row in _imports_of(conn, frontier):
+            if row.wildcard:
+                binds = True
+            elif row.name is None or row.submodule:
+                binds = False  # a module: `module.name` reaches it
+            elif row.name == name:
+                binds = row.alias in (None, name)
+            else:
+                continue  # another name from the same module
+            users[row.file_id] = None
+            if binds and row.file_id not in binders:
+                binders.add(row.file_id)
+                grown.append(row.file_id)
+        frontier = grown
+    users.update(dict.fromkeys(_package_users(conn, binders)))
+    return list(users)
+
+
+def _module_users(conn: Any, fid: int) -> list[int]:
+    """Files that can name the module of file ``fid``: importing it or a name from it, or
+    a package above it."""
+    users = [row.file_id for row in _imports_of(conn, [fid])]
+    return users + _package_users(conn, {fid})
+
+
+def _member_users(conn: Any, fid: int, name: str) -> list[int]:
+    """Files that can reach a member called ``name`` of a class of file ``fid``: those
+    the index resolves a use of it in first, then those importing its module, directly
+    or through others, nearest first."""
+    users: dict[int, None] = dict.fromkeys(
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT r.file_id FROM refs r JOIN symbols s ON s.id = r.target_id "
+            "WHERE s.file_id = ? AND s.name = ? ORDER BY r.file_id",
+            (fid, name),
+        )
+    )
+    seen = {fid}
+    frontier = [fid]
+    while frontier:
+        grown = sorted({row.file_id for row in _imports_of(conn, frontier)} - seen)
+        seen.update(grown)
+        users.update(dict.fromkeys(grown))
+        frontier = grown
+    return list(users)
+
+
+def _package_users(conn: Any, fids: set[int]) -> list[int]:
+    """Files importing, as a module, a package above the modules of ``fids``."""
+    modules = [str(m) for (m,) in _chunked(conn, "SELECT module FROM files WHERE id IN", fids) if m]
+    above = {m.rsplit(".", n)[0] for m in modules for n in range(1, m.count(".") + 1)}
+    if not above:
+        return []
+    packages = [
+        int(r[0]) for r in _chunked(conn, "SELECT id FROM files WHERE module IN", sorted(above))
+    ]
+    return [
+        row.file_id
+        for row in _imports_of(conn, packages)
+        if not row.wildcard and (row.name is None or row.submodule)
+    ]
+
+
+def _imports_of(conn: Any, targets: Sequence[int] | set[int]) -> list[_ImportRow]:
+    """The import rows that resolve to the files ``targets``."""
+    out: list[_ImportRow] = []
+    sql = (
+        "SELECT i.file_id, f.path, f.module, i.source, i.name, i.alias, i.wildcard, t.module "
+        "FROM imports i JOIN files f ON f.id = i.file_id "
+        "JOIN files t ON t.id = i.target_file_id WHERE i.target_file_id IN"
+    )
+    for fid, rel, module, source, name, alias, wildcard, target in _chunked(conn, sql, targets):
+        full = _absolute_module(str(source), module, str(rel))
+        submodule = name is not None and target == (f"{full}.{name}" if full else name)
+        out.append(_ImportRow(int(fid), str(rel), name, alias, bool(wildcard), submodule))
+    out.sort(key=lambda r: r.path)
+    return out
+
+
+def _absolute_module(source: str, module: str | None, path: str) -> str:
+    """The module an import's ``source`` names, relative imports resolved from the
+    importing file (as the index resolves them)."""
+    if not source.startswith("."):
+        return source
+    level = len(source) - len(source.lstrip("."))
+    base = (module or "").split(".") if module else []
+    if not path.endswith(("__init__.py", "__init__.pyi")):
+        base = base[:-1]
+    if level > 1:
+        base = base[: max(0, len(base) - (level - 1))]
+    rest = source[level:]
+    return ".".join([*base, rest] if rest else base)
+
+
+def _chunked(conn: Any, sql: str, values: Sequence[Any] | set[Any]) -> Iterator[Sequence[Any]]:
+    """``sql`` ending in ``IN`` run on ``values``, 500 at a time."""
+    items = list(values)
+    for start in range(0, len(items), 500):
+        chunk = items[start : start + 500]
+        yield from conn.execute(f"{sql} ({','.join('?' * len(chunk))})", chunk)
+
+
+def _paths_of(conn: Any, fids: list[int]) -> list[str]:
+    """The paths of file ids, in their order: Python files outside skipped folders."""
+    by_id = {
+        int(fid): str(rel)
+        for fid, rel in _chunked(conn, "SELECT id, path FROM files WHERE id IN", set(fids))
+    }
+    out: list[str] = []
+    for fid in fids:
+        rel = by_id.get(fid)
+        if rel is None or not rel.endswith(_PY_SUFFIXES):
+            continue
+        if any(part in SKIPPED_DIRS for part in rel.split("/")[:-1]):
+            continue
+        out.append(rel)
+    return out
+
+
+def _mentioning(root: Path, paths: list[str], word: str) -> Iterator[tuple[str, str]]:
+    """(path, disk text) of the files among ``paths`` that have ``word`` as a word."""
+    pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
+    for rel in paths:
+        try:
+            text = (root / rel).read_bytes().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if pattern.search(text):
+            yield rel, text
 
 
 def _add_missed_files(
     sources: Sources,
     reader: IndexReader,
     files: dict[str, FileChange],
+    sites: dict[str, _Sites],
     sym: PySymbol,
     module: str,
     new_name: str,
@@ -650,23 +930,24 @@ def _add_missed_files(
     sym_ids = [r[0] for r in rows]
     file_ids = sorted({r[1] for r in rows})
     marks = ",".join("?" * len(sym_ids))
-    sites: dict[str, tuple[int, int | None]] = {}
+    uses: dict[str, tuple[int, int | None]] = {}
     for rel, ln, c in reader.conn.execute(
         "SELECT f.path, r.line, r.col FROM refs r JOIN files f ON f.id = r.file_id "
         f"WHERE r.target_id IN ({marks}) ORDER BY f.path, r.line",
         sym_ids,
     ):
-        sites.setdefault(rel, (ln, c))
+        uses.setdefault(rel, (ln, c))
     fmarks = ",".join("?" * len(file_ids))
     for rel, ln in reader.conn.execute(
         "SELECT f.path, i.line FROM imports i JOIN files f ON f.id = i.file_id "
         f"WHERE i.name = ? AND i.target_file_id IN ({fmarks}) ORDER BY f.path, i.line",
         (sym.name, *file_ids),
     ):
-        sites.setdefault(rel, (ln, None))
+        uses.setdefault(rel, (ln, None))
     missed: list[str] = []
     asked = 0
-    for rel, (ln, byte) in sorted(sites.items()):
+    top = sym.qualname == f"{module}.{sym.name}"  # reached through its module
+    for rel, (ln, byte) in sorted(uses.items()):
         if rel in files or not rel.endswith(_PY_SUFFIXES):
             continue
         if asked >= RECOVER_MAX_FILES:
@@ -692,33 +973,49 @@ def _add_missed_files(
             continue
 
         def run(script: Any, ln: int = ln, col: int = col) -> Any:
-            return script.rename(ln + 1, col, new_name=new_name)
+            # the definition's files are searched anyway; of the others, only this one
+            with _search_only(sources.root, (), module_attributes=top):
+                return _jedi_rename(script, ln, col, new_name)
 
+        more_sites: dict[str, _Sites] = {}
         try:
-            more, _ = _run_jedi_files(sources, rel, text, run, wide=True)
+            more, _ = _run_jedi_files(sources, rel, text, run, sites=more_sites)
         except EngineError:
             missed.append(rel)
             continue
-        if rel in more:
+        if rel in more and rel in more_sites:
             files[rel] = more[rel]
+            sites[rel] = more_sites[rel]
         else:
             missed.append(rel)
     return missed
 
 
-def _check_conflicts(files: dict[str, FileChange], old: str, new: str) -> None:
+def _check_conflicts(
+    files: dict[str, FileChange], old: str, new: str, sites: dict[str, _Sites]
+) -> None:
     """EngineError when the new name would collide with or be captured by a name the
-    code already binds."""
+    code already binds (which it can only where the text has it already)."""
+    has_new = re.compile(rf"(?<!\w){re.escape(new)}(?!\w)")
     for rel, change in files.items():
         if change.before is None or change.after is None:
             continue
+        site = sites.get(rel)
+        positions = site.positions if site is not None else None
+        if positions == () or not has_new.search(change.before):
+            continue
+        if positions is None:  # not spliced from jedi's names: tell them from the texts
+            positions = _renamed_positions(change.before, change.after, old, new)
         try:
             tree = ast.parse(change.before)
         except (SyntaxError, ValueError):
             raise EngineError(f"{rel} does not parse; fix its syntax first") from None
         skip = _non_lexical_positions(tree, old)
         lines = _rows(change.before)
-        for lineno, bcol in _renamed_positions(change.before, change.after, old, new):
+        bound: dict[int, set[str]] = {}
+        for line, col in positions:
+            row = lines[line] if line < len(lines) else ""
+            lineno, bcol = line + 1, byte_col(row, col)
             if (lineno, bcol) in skip or _after_dot(lines, lineno, bcol):
                 continue
             chain = scope_chain(tree, lineno, bcol)
@@ -726,14 +1023,16 @@ def _check_conflicts(files: dict[str, FileChange], old: str, new: str) -> None:
             for scope in reversed(chain):
                 if isinstance(scope, ast.ClassDef) and scope is not innermost:
                     continue
-                bound = bound_names(scope)
-                if new in bound:
+                names = bound.get(id(scope))
+                if names is None:
+                    names = bound[id(scope)] = bound_names(scope)
+                if new in names:
                     where = _scope_words(scope, rel)
                     raise EngineError(
                         f"{new} is already defined in {where}; renaming {old} there would "
                         f"clash with it ({rel}:{lineno})"
                     )
-                if old in bound:
+                if old in names:
                     break
 
 
@@ -760,19 +1059,18 @@ def _after_dot(lines: list[str], lineno: int, bcol: int) -> bool:
     return False
 
 
-def _renamed_positions(before: str, after: str, old: str, new: str) -> list[tuple[int, int]]:
-    """(1-based line, byte column) in ``before`` of each NAME token a rename changed."""
+def _renamed_positions(before: str, after: str, old: str, new: str) -> tuple[tuple[int, int], ...]:
+    """(0-based line, code-point column) in ``before`` of each name token a rename
+    changed from ``old`` to ``new``."""
     old_tokens = _name_tokens(before)
     new_tokens = _name_tokens(after)
     if old_tokens is None or new_tokens is None or len(old_tokens) != len(new_tokens):
-        return []
-    lines = _rows(before)
-    out = []
-    for (a, (ln, c)), (b, _) in zip(old_tokens, new_tokens, strict=True):
-        if a == old and b == new:
-            row = lines[ln - 1] if ln - 1 < len(lines) else ""
-            out.append((ln, byte_col(row, c)))
-    return out
+        return ()
+    return tuple(
+        (ln - 1, c)
+        for (a, (ln, c)), (b, _) in zip(old_tokens, new_tokens, strict=True)
+        if a == old and b == new
+    )
 
 
 def _name_tokens(text: str) -> list[tuple[str, tuple[int, int]]] | None:
@@ -791,26 +1089,119 @@ def _count_names(text: str, name: str) -> int:
     return sum(1 for t, _ in tokens or () if t == name)
 
 
-def _mentions(files: dict[str, FileChange], word: str) -> list[str]:
-    """Where ``word`` still appears as code in comments and strings: a string that is
-    the name or a dotted path ending in it (``getattr(x, "word")``, ``patch("m.word")``),
-    or ``word`` quoted in backticks or called (``word(``)."""
+@dataclass(frozen=True, slots=True)
+class _Leftovers:
+    """Where a renamed file still has the old name: mentions in comments and strings
+    worth a look (1-based lines), and whether code still uses it as a bare name."""
+
+    mentions: tuple[int, ...]
+    bare_use: bool
+
+
+def _leftovers(
+    change: FileChange, site: _Sites | None, word: str, all_lines: set[int]
+) -> _Leftovers:
+    """The old name's occurrences in ``change.before`` that the rename left alone, sorted
+    by jedi's parse of it: in comments and strings, mentions worth a note when they name
+    the code (a string that is the name or a dotted path ending in it, as in
+    ``getattr(x, "word")`` or ``patch("m.word")``; ``word`` quoted in backticks or
+    called, ``word(``); in code, uses of some other binding (or of this one, missed)."""
+    before = change.before or ""
+    pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
+    if site is None or site.node is None:
+        return _token_leftovers(change.after or "", word)
+    whole = re.compile(rf"^[rRbBuU]?(['\"]{{1,3}})(?:[\w.]*\.)?{re.escape(word)}\1$")
+    quoted = re.compile(rf"`{re.escape(word)}`|(?<![\w.]){re.escape(word)}\(")
+    renamed = set(site.positions)
+    mentions: dict[int, None] = {}
+    bare_use = False
+    seen: set[int] = set()
+    for index, row in enumerate(_rows(before)):
+        if word not in row:
+            continue
+        for match in pattern.finditer(row):
+            if (index, match.start()) in renamed:
+                continue
+            try:
+                leaf = site.node.get_leaf_for_position((index + 1, match.start()), True)
+            except ValueError:
+                continue
+            if leaf is None:
+                continue
+            if (index + 1, match.start()) < leaf.start_pos:  # in the prefix: a comment
+                prefix_line, prefix_col = leaf.get_start_pos_of_prefix()
+                hash_at = row.find("#", prefix_col if prefix_line == index + 1 else 0)
+                if 0 <= hash_at < match.start() and quoted.search(row[hash_at:]):
+                    mentions[index + 1] = None
+                continue
+            if leaf.type in ("string", "fstring_string"):
+                if id(leaf) in seen:
+                    continue
+                seen.add(id(leaf))
+                line = leaf.start_pos[0]
+                if leaf.value[1:-1].strip("'\"") == word and line - 1 in all_lines:
+                    continue  # an __all__ entry, renamed
+                if whole.match(leaf.value) or quoted.search(leaf.value):
+                    mentions[line] = None
+                continue
+            if leaf.type == "name" and not _attribute_or_keyword(leaf):
+                bare_use = True
+    return _Leftovers(tuple(sorted(mentions)), bare_use)
+
+
+def _token_leftovers(text: str, word: str) -> _Leftovers:
+    """:func:`_leftovers` for a text jedi did not parse, by its tokens."""
     w = re.escape(word)
     whole = re.compile(rf"^[rRbBuU]?(['\"]{{1,3}})(?:[\w.]*\.)?{w}\1$")
     quoted = re.compile(rf"`{w}`|(?<![\w.]){w}\(")
-    out: list[str] = []
-    for rel in sorted(files):
-        text = files[rel].after or ""
-        try:
-            tokens = list(tokenize.generate_tokens(io.StringIO(text, newline="").readline))
-        except (tokenize.TokenError, SyntaxError):
-            continue
-        for tok in tokens:
-            if tok.type not in (tokenize.COMMENT, tokenize.STRING):
-                continue
+    if word not in text:
+        return _Leftovers((), False)
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text, newline="").readline))
+    except (tokenize.TokenError, SyntaxError):
+        return _Leftovers((), True)
+    mentions: dict[int, None] = {}
+    bare_use = False
+    previous = ""
+    for tok in tokens:
+        if tok.type in (tokenize.COMMENT, tokenize.STRING):
             if whole.match(tok.string) or quoted.search(tok.string):
-                out.append(f"{rel}:{tok.start[0]}")
-    return out
+                mentions[tok.start[0]] = None
+        elif tok.type == tokenize.NAME and tok.string == word and previous != ".":
+            bare_use = True
+        if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
+            previous = tok.string
+    return _Leftovers(tuple(mentions), bare_use)
+
+
+def _attribute_or_keyword(leaf: Any) -> bool:
+    """Whether a parso name is an attribute (``x.name``) or a keyword argument's name."""
+    previous = leaf.get_previous_leaf()
+    if previous is not None and previous.value == ".":
+        return True
+    parent = leaf.parent
+    return bool(
+        parent is not None
+        and parent.type == "argument"
+        and parent.children[0] is leaf
+        and len(parent.children) > 1
+        and getattr(parent.children[1], "value", None) == "="
+    )
+
+
+def _check_rename_names(
+    files: dict[str, FileChange], sites: dict[str, _Sites], found: dict[str, _Leftovers]
+) -> None:
+    """:func:`_check_compiles` for a rename, which changes no syntax and can leave a name
+    undefined only where code still uses the old name bare, or uses the new one bare
+    without a renamed binding in the same file (a use whose import jedi left alone)."""
+    suspect: dict[str, FileChange] = {}
+    for rel, change in files.items():
+        site = sites.get(rel)
+        left = found.get(rel)
+        if site is None or left is None or left.bare_use or (site.bare and not site.binds):
+            suspect[rel] = change
+    _check_compiles(suspect)
 
 
 def _module_bound(text: str) -> set[str]:
@@ -820,12 +1211,16 @@ def _module_bound(text: str) -> set[str]:
         return set()
 
 
-def _rename_in_all(text: str, old: str, new: str) -> tuple[str, int]:
-    """``text`` with the ``"old"`` entries of its module-level ``__all__`` renamed."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return text, 0
+def _rename_in_all(
+    text: str, old: str, new: str, tree: ast.Module | None = None
+) -> tuple[str, list[int]]:
+    """``text`` (parsed: ``tree``) with the ``"old"`` entries of its module-level
+    ``__all__`` renamed, and the (0-based) lines of those entries."""
+    if tree is None:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            return text, []
     strings: list[ast.Constant] = []
     for node in tree.body:
         value: ast.AST | None = None
@@ -855,10 +1250,11 @@ def _rename_in_all(text: str, old: str, new: str) -> tuple[str, int]:
             elif isinstance(element, ast.Constant) and element.value == old:
                 strings.append(element)
     if not strings:
-        return text, 0
+        return text, []
     offsets = _line_offsets(text)
     data = text.encode("utf-8")
     edits = []
+    lines: list[int] = []
     for const in strings:
         start = offsets[const.lineno - 1] + const.col_offset
         stop = offsets[(const.end_lineno or const.lineno) - 1] + (const.end_col_offset or 0)
@@ -866,9 +1262,10 @@ def _rename_in_all(text: str, old: str, new: str) -> tuple[str, int]:
         replaced = re.sub(rf"(?<=['\"]){re.escape(old)}(?=['\"])", new, literal, count=1)
         if replaced != literal:
             edits.append((start, stop, replaced.encode("utf-8")))
+            lines.append(const.lineno - 1)
     for start, stop, raw in sorted(edits, reverse=True):
         data = data[:start] + raw + data[stop:]
-    return data.decode("utf-8"), len(edits)
+    return data.decode("utf-8"), lines
 
 
 def _scope_words(scope: ast.AST, rel: str) -> str:
@@ -955,47 +1352,139 @@ def _local_draft(
 
 
 @contextmanager
-def _wide_search() -> Iterator[None]:
-    """Let jedi's reference search parse and open more files than its defaults (30 and
-    2000), which are tuned for completion latency, not for complete renames. Callers hold
-    the jedi lock."""
+def _search_only(
+    root: Path, files: Sequence[tuple[str, str]], *, module_attributes: bool = False
+) -> Iterator[None]:
+    """Have jedi's reference search read ``files`` ((workspace-relative path, text) pairs
+    that mention the name), besides the modules defining it, instead of scanning the
+    project for the name under its limits (30 files parsed, 2000 opened; no search at all
+    for names of two characters). Callers hold the jedi lock.
+
+    With ``module_attributes`` (a module or a module's top-level name), jedi skips the
+    attributes that cannot be reached through a module (:func:`_not_through_module`):
+    ``finder.find(path)`` is not the function ``find`` of ``finders``, and jedi would
+    infer ``finder`` (its class, its calls, their modules) to tell."""
+    from jedi.file_io import KnownContentFileIO
     from jedi.inference import references
 
-    saved = (references._PARSED_FILE_LIMIT, references._OPENED_FILE_LIMIT)
-    references._PARSED_FILE_LIMIT = SEARCH_PARSE_LIMIT
-    references._OPENED_FILE_LIMIT = SEARCH_OPEN_LIMIT
+    original = references.get_module_contexts_containing_name
+    original_find = references._find_names
+    bindings: dict[int, dict[str, bool]] = {}
+
+    def find_names(module_context: Any, tree_name: Any) -> Any:
+        if _not_through_module(tree_name, bindings):
+            return set()
+        return original_find(module_context, tree_name)
+
+    def search(inference_state: Any, module_contexts: Any, name: str, **_: Any) -> Iterator[Any]:
+        seen: set[str] = set()
+        for context in module_contexts:
+            if context.is_compiled():
+                continue
+            seen.add(str(context.py__file__()))
+            yield context
+        for rel, text in files:
+            full = str(root / rel)
+            if full in seen:
+                continue
+            seen.add(full)
+            loaded = references.load_module_from_path(
+                inference_state, KnownContentFileIO(full, text)
+            )
+            if not loaded.is_compiled():
+                yield loaded.as_context()
+
+    references.get_module_contexts_containing_name = search
+    if module_attributes:
+        references._find_names = find_names
     try:
         yield
     finally:
-        references._PARSED_FILE_LIMIT, references._OPENED_FILE_LIMIT = saved
+        references.get_module_contexts_containing_name = original
+        references._find_names = original_find
+
+
+def _not_through_module(leaf: Any, bindings: dict[int, dict[str, bool]]) -> bool:
+    """Whether a parso name is an attribute of something no import binds (``self.x``,
+    ``obj.x``, ``f().x``): ``root.a.b.x`` is reached through a module only where
+    ``root`` is bound by an import (or by nothing, in a module with a ``*`` import)."""
+    trailer = leaf.parent
+    if trailer is None or trailer.type != "trailer" or trailer.children[0] != ".":
+        return False
+    expr = trailer.parent
+    parts = list(expr.children) if expr is not None else []
+    if parts and parts[0].type == "keyword" and parts[0].value == "await":
+        parts = parts[1:]
+    if not parts or parts[0].type != "name":
+        return True  # `"".x`, `[a][0].x`, `(a or b).x`
+    root = parts[0]
+    module = leaf.get_root_node()
+    known = bindings.setdefault(id(module), {})
+    if root.value not in known:
+        kinds = set()
+        for name in module.get_used_names().get(root.value, ()):
+            definition = name.get_definition()
+            if definition is not None:
+                kinds.add(definition.type in ("import_name", "import_from"))
+        if not kinds:  # bound nowhere here: a builtin, or a name a `*` import brings
+            kinds.add(
+                any(i.type == "import_from" and i.is_star_import() for i in module.iter_imports())
+            )
+        known[root.value] = True in kinds
+    return not known[root.value]
 
 
 def _run_jedi(
     sources: Sources, path: str, text: str, action: Callable[[Any], Any]
 ) -> tuple[dict[str, FileChange], float]:
     started = time.monotonic()
-    files, renames = _run_jedi_files(sources, path, text, action, wide=False)
+    files, renames = _run_jedi_files(sources, path, text, action)
     if renames:
         raise EngineError("this refactoring would move files; it is not supported here")
     return files, time.monotonic() - started
 
 
+@dataclass(frozen=True, slots=True)
+class _Sites:
+    """Where a rename changed one file: the names jedi renamed in it."""
+
+    positions: tuple[tuple[int, int], ...]  # (0-based line, code-point column) in before
+    node: Any  # jedi's parse of the text before (a parso module)
+    binds: bool  # a renamed name is bound there (definition, import, assignment)
+    bare: bool  # a renamed name is used there bare (not an attribute, not a keyword)
+
+
 def _run_jedi_files(
-    sources: Sources, path: str, text: str, action: Callable[[Any], Any], *, wide: bool
+    sources: Sources,
+    path: str,
+    text: str,
+    action: Callable[[Any], Any],
+    *,
+    sites: dict[str, _Sites] | None = None,
 ) -> tuple[dict[str, FileChange], list[tuple[str, str]]]:
     """Run ``action(script)`` on a jedi Script of ``path`` holding ``text``; the files the
-    resulting refactoring changes, and the files it moves (old, new)."""
+    resulting refactoring changes, and the files it moves (old, new). With ``sites``, the
+    refactoring is a rename: its new texts are spliced from the renamed names, whose
+    places go into ``sites``."""
     from jedi.api.exceptions import RefactoringError
 
     root = sources.root
+    spliced: dict[Any, _Sites] = {}
     with _JEDI_LOCK:
         try:
-            with _wide_search() if wide else _nothing():
-                script = _jedi_script(str(root), str(root / path), text)
-                refactoring = action(script)
-                changed = refactoring.get_changed_files()
-                renames = list(refactoring.get_renames())
-                results = [(p, _jedi_before(cf, p), cf.get_new_code()) for p, cf in changed.items()]
+            _warm_parse(root / path)
+            script = _jedi_script(str(root), str(root / path), text)
+            refactoring = action(script)
+            changed = refactoring.get_changed_files()
+            renames = list(refactoring.get_renames())
+            results = []
+            for p, cf in changed.items():
+                done = _splice(cf) if sites is not None else None
+                if done is None:
+                    results.append((p, _jedi_before(cf, p), cf.get_new_code()))
+                else:
+                    results.append((p, done[0], done[1]))
+                    spliced[p] = done[2]
         except EngineError:
             raise
         except RefactoringError as exc:
@@ -1029,15 +1518,93 @@ def _run_jedi_files(
                 "the refactoring was computed on"
             )
         files[rel] = FileChange(rel, current, after, moved.pop(rel, None))
+        if sites is not None and abs_path in spliced:
+            sites[rel] = spliced[abs_path]
     for old_rel, new_rel in moved.items():
         current = _text(sources, old_rel)
         files[old_rel] = FileChange(old_rel, current, current, new_rel)
     return files, moves
 
 
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
+def _jedi_rename(script: Any, line: int, col: int, new_name: str) -> Any:
+    """``script.rename`` at (0-based ``line``, ``col``), less its cost: jedi asks every
+    reference its type to find modules among them, inferring each (a decorated class
+    runs its decorator); only a reference without a place in a tree can be a module."""
+    try:
+        from jedi.api.exceptions import RefactoringError
+        from jedi.api.refactoring import Refactoring, _calculate_rename
+        from jedi.inference.value.namespace import ImplicitNSName
+    except ImportError:  # another jedi: its own rename
+        return script.rename(line + 1, col, new_name=new_name)
+    references = script.get_references(line + 1, col, include_builtins=False)
+    if not references:
+        raise RefactoringError("There is no name under the cursor")
+    moves: set[tuple[Path, Path]] = set()
+    names: dict[Any, dict[Any, str]] = {}
+    for ref in references:
+        name = ref._name
+        tree_name = name.tree_name
+        if isinstance(name, ImplicitNSName):
+            for folder in name._value.py__path__():
+                moves.add(_calculate_rename(Path(folder), new_name))
+        elif tree_name is not None:
+            names.setdefault(ref.module_path, {})[tree_name] = tree_name.prefix + new_name
+        elif ref.module_path is not None and ref.type == "module":
+            moves.add(_calculate_rename(Path(ref.module_path), new_name))
+    return Refactoring(script._inference_state, names, moves)
+
+
+def _warm_parse(full: Path) -> None:
+    """Have parso's memory hold the disk text of ``full`` where jedi's cache of parsed
+    files has it, as jedi does for every module it imports: a Script made of the editor's
+    text then reuses that parse (or diff-parses from it) instead of parsing the whole
+    file again (tens of milliseconds for a big one). Callers hold the jedi lock."""
+    from jedi import settings
+    from parso import cache
+    from parso.file_io import FileIO
+    from parso.grammar import load_grammar
+
+    load_module: Any = cache.load_module
+    try:
+        hashed = load_grammar()._hashed
+        load_module(hashed, FileIO(str(full)), cache_path=settings.cache_directory)
+    except Exception:  # no cache for it (or none readable): jedi parses the text
+        return
+
+
+def _splice(changed_file: Any) -> tuple[str, str, _Sites] | None:
+    """A renamed file's text before and after, and its renamed names, from jedi's map of
+    names to new texts (what parso's refactor would render, without walking the whole
+    tree); None when the map holds anything but names."""
+    from parso.utils import split_lines
+
+    node = getattr(changed_file, "_module_node", None)
+    mapping = getattr(changed_file, "_node_to_str_map", None)
+    if node is None or not isinstance(mapping, dict):
+        return None
+    before = str(node.get_code())
+    lines = split_lines(before, keepends=True)
+    edits: list[tuple[int, int, int, str]] = []
+    binds = bare = False
+    for leaf, value in mapping.items():
+        prefix = getattr(leaf, "prefix", None)
+        if getattr(leaf, "type", None) != "name" or prefix is None:
+            return None
+        if not str(value).startswith(prefix):
+            return None
+        line, col = leaf.start_pos
+        if line - 1 >= len(lines):
+            return None
+        edits.append((line - 1, col, col + len(leaf.value), str(value)[len(prefix) :]))
+        if leaf.is_definition():
+            binds = True
+        elif not _attribute_or_keyword(leaf):
+            bare = True
+    for line, start, stop, value in sorted(edits, reverse=True):
+        row = lines[line]
+        lines[line] = row[:start] + value + row[stop:]
+    positions = tuple(sorted((line, start) for line, start, _, _ in edits))
+    return before, "".join(lines), _Sites(positions, node, binds, bare)
 
 
 def _jedi_before(changed_file: Any, path: Any) -> str | None:
