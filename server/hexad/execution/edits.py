@@ -59,10 +59,7 @@ class FileChange:
     def lines_changed(self) -> int:
         """Lines added plus lines removed."""
         count = 0
-        matcher = difflib.SequenceMatcher(
-            None, _lines(self.before or ""), _lines(self.after or ""), autojunk=False
-        )
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for tag, i1, i2, j1, j2 in _opcodes(_lines(self.before or ""), _lines(self.after or "")):
             if tag != "equal":
                 count += (i2 - i1) + (j2 - j1)
         return count
@@ -71,9 +68,8 @@ class FileChange:
         """The smallest set of line-range replacements that turns ``before`` into
         ``after`` (whole lines; a created file is one insertion at 0:0)."""
         before, after = _lines(self.before or ""), _lines(self.after or "")
-        matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
         edits: list[TextReplace] = []
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for tag, i1, i2, j1, j2 in _opcodes(before, after):
             if tag == "equal":
                 continue
             start = _position(before, i1)
@@ -224,6 +220,31 @@ def write_change(root: Path, change: Change) -> list[str]:
     for backup, _ in backups:
         backup.unlink(missing_ok=True)
     return [f.target for f in change.files]
+
+
+def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """difflib's opcodes for ``a`` → ``b``, with the common head and tail taken off first
+    (an edit usually touches a few lines of a long file; the matcher is quadratic)."""
+    head = 0
+    limit = min(len(a), len(b))
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    middle = difflib.SequenceMatcher(
+        None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
+    ).get_opcodes()
+    out: list[tuple[str, int, int, int, int]] = []
+    if head:
+        out.append(("equal", 0, head, 0, head))
+    for tag, i1, i2, j1, j2 in middle:
+        if i1 == i2 and j1 == j2:
+            continue
+        out.append((tag, i1 + head, i2 + head, j1 + head, j2 + head))
+    if tail:
+        out.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    return out
 
 
 def _lines(text: str) -> list[str]:

@@ -416,6 +416,8 @@ class Verifier:
             if new_flakes is None:
                 continue  # does not parse: the compile check says so
             checked += 1
+            if not new_flakes:
+                continue  # nothing undefined after the change: the old file need not be read
             old_flakes = _name_flakes(before) if before is not None and _is_python(before) else []
             evidence += _new_flakes(old_flakes or [], new_flakes, after.path)
         details = {"files": checked}
