@@ -155,7 +155,7 @@ def make_service(
 
 
 def stage_renames(
-    service: ProposalService, root: Path, targets: list[dict[str, Any]]
+    service: ProposalService, root: Path, targets: list[dict[str, Any]], suffix: str = "_renamed"
 ) -> dict[str, Any]:
     ours: list[float] = []
     engine_times: list[float] = []
@@ -166,7 +166,7 @@ def stage_renames(
     project = jedi.Project(str(root))
     for index, target in enumerate(targets):
         request = ProposalRequest(
-            kind="rename", symbol=target["qualname"], new_name=target["name"] + "_renamed"
+            kind="rename", symbol=target["qualname"], new_name=target["name"] + suffix
         )
         started = time.perf_counter()
         try:
@@ -200,7 +200,7 @@ def stage_renames(
         line, col = _definition(text, target["name"])
         started = time.perf_counter()
         script = jedi.Script(text, path=str(path), project=project)
-        script.rename(line, col, new_name=target["name"] + "_renamed").get_changed_files()
+        script.rename(line, col, new_name=target["name"] + suffix).get_changed_files()
         peer.append(time.perf_counter() - started)
     passed = sum(1 for r in rows if r["passed"])
     return {
@@ -297,6 +297,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tmp = Path(tmp_name)
         root = tmp / "ws"
         index_bench_copy(workspace.tree, root)
+        # a benchmark makes more proposals in a minute than the built-in hourly budget
+        policies = root / ".hexad" / "policies"
+        policies.mkdir(parents=True, exist_ok=True)
+        (policies / "bench.toml").write_text(
+            "version = 1\n[budgets]\nproposals_per_hour = 1000\n", encoding="utf-8"
+        )
         conn = connect(database_path(root))
         started = time.perf_counter()
         Indexer(root, conn=conn).run()
@@ -304,9 +310,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         buffers: dict[str, tuple[str, int]] = {}
         service = make_service(root, conn, buffers, tmp / "shadow")
         log(f"renaming {args.renames} symbols")
-        results["rename"] = stage_renames(
-            service, root, rename_targets(conn, args.renames + 1, args.seed)
-        )
+        targets = rename_targets(conn, args.renames + 1, args.seed)
+        results["rename"] = stage_renames(service, root, targets)
+        # the same symbols again: files already parsed and analysed, as in a session
+        log("renaming them again (warm)")
+        results["rename_warm"] = stage_renames(service, root, targets, suffix="_again")
         log(f"adding {args.imports} imports")
         results["add_import"] = stage_imports(
             service, buffers, import_targets(root, args.imports + 1, args.seed)
@@ -314,10 +322,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         service.close()
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     p95 = results["rename"]["ours"]["p95_ms"]
+    warm = results["rename_warm"]["ours"]["p95_ms"]
     results["target"] = {
         "rename_p95_ms": p95,
+        "warm_rename_p95_ms": warm,
         "limit_ms": TARGET_P95_MS,
         "met": p95 <= TARGET_P95_MS,
+        "met_warm": warm <= TARGET_P95_MS,
     }
     return results
 
@@ -332,23 +343,24 @@ def print_report(results: dict[str, Any]) -> None:
     m = results["machine"]
     print(f"\nExecution benchmark — {m['package']} ({m['files']} .py files), Python {m['python']},")
     print(f"{m['cpus']} CPUs, load {m['load_average_start']} → {m['load_average_end']}")
-    r = results["rename"]
-    print(
-        f"\nRename → verified proposal ({r['measured']} symbols, ≤{MAX_FILES} files each; "
-        f"{r['verified']} verified, {len(r['failures'])} refused)"
-    )
-    print(f"  {'':34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
-    for label, key in (
-        ("Hexad: request → verified proposal", "ours"),
-        ("  of which engine (jedi + index)", "engine"),
-        ("jedi Script.rename alone (peer)", "jedi_rename_alone"),
-    ):
-        s = r[key]
-        print(f"  {label:34} {s['p50_ms']:>8} {s['p95_ms']:>8} {s['max_ms']:>8}")
-    print(f"  ratio Hexad / jedi alone at p50: {r['ratio_p50']}×")
-    print("  verification per check (ms, p50 / p95):")
-    for name, s in r["checks"].items():
-        print(f"    {name:8} {s['p50_ms']:>7} / {s['p95_ms']:>7}")
+    for key, when in (("rename", "first time the files are read"), ("rename_warm", "again")):
+        r = results[key]
+        print(
+            f"\nRename → verified proposal, {when} ({r['measured']} symbols, ≤{MAX_FILES} "
+            f"files each; {r['verified']} verified, {len(r['failures'])} refused)"
+        )
+        print(f"  {'':34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+        for label, part in (
+            ("Hexad: request → verified proposal", "ours"),
+            ("  of which engine (jedi + index)", "engine"),
+            ("jedi Script.rename alone (peer)", "jedi_rename_alone"),
+        ):
+            s = r[part]
+            print(f"  {label:34} {s['p50_ms']:>8} {s['p95_ms']:>8} {s['max_ms']:>8}")
+        print(f"  ratio Hexad / jedi alone at p50: {r['ratio_p50']}×")
+        print("  verification per check (ms, p50 / p95):")
+        for name, s in r["checks"].items():
+            print(f"    {name:8} {s['p50_ms']:>7} / {s['p95_ms']:>7}")
     a = results["add_import"]
     lat = a["latency"]
     print(
@@ -358,10 +370,11 @@ def print_report(results: dict[str, Any]) -> None:
     )
     t = results["target"]
     print(
-        f"\nTarget rename p95 ≤ {t['limit_ms']:.0f} ms: {t['rename_p95_ms']} ms — "
-        f"{'met' if t['met'] else 'MISSED'}"
+        f"\nTarget rename p95 ≤ {t['limit_ms']:.0f} ms: first time {t['rename_p95_ms']} ms — "
+        f"{'met' if t['met'] else 'MISSED'}; again {t['warm_rename_p95_ms']} ms — "
+        f"{'met' if t['met_warm'] else 'MISSED'}"
     )
-    for failure in r["failures"][:5]:
+    for failure in results["rename"]["failures"][:5]:
         print(f"  refused: {failure['target']}: {failure['error']}")
 
 

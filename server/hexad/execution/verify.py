@@ -19,14 +19,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from xml.etree import ElementTree
 
 from pyflakes import checker as flakes
@@ -162,6 +163,7 @@ class PytestRun:
         return self.returncode == 0 and not self.failed()
 
 
+ANALYSIS_CACHE = 64  # per-file symbol tables and pyflakes results kept by content
 MEANT_TO_PASS = frozenset({"implement", "fix_test"})  # a failure after these is never old news
 
 
@@ -190,6 +192,8 @@ class Verifier:
         self._shadow = shadow
         self.python = python or sys.executable
         self.env = dict(env or {})  # extra variables for test runs
+        self._cache: OrderedDict[tuple[str, str, int], object] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @property
     def shadow(self) -> ShadowWorkspace:
@@ -324,7 +328,31 @@ class Verifier:
     def _table(self, side: _Side) -> _Table | None:
         if side.spec is None or side.tree is None:
             return None
-        return _symbol_table(self.root, side)
+        key = ("table", side.path, hash(side.data))
+        table = self._cache.get(key)
+        if table is None:
+            table = _symbol_table(self.root, side)
+            self._remember(key, table)
+        else:
+            self._cache.move_to_end(key)
+        return cast(_Table, table)
+
+    def _flakes(self, side: _Side) -> list[_Flake] | None:
+        key = ("flakes", side.path, hash(side.data))
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return cast("list[_Flake] | None", self._cache[key])
+        found = _name_flakes(side)
+        self._remember(key, found)
+        return found
+
+    def _remember(self, key: tuple[str, str, int], value: object) -> None:
+        """Per-file analyses by content: proposals on the same files (a code action
+        resolved again, a replan) do not redo them."""
+        with self._cache_lock:
+            self._cache[key] = value
+            while len(self._cache) > ANALYSIS_CACHE:
+                self._cache.popitem(last=False)
 
     def _symbols(self, state: _State) -> Check:
         self._parse(state)
@@ -412,13 +440,13 @@ class Verifier:
         for before, after in zip(state.before, state.after, strict=True):
             if after is None or not _is_python(after):
                 continue
-            new_flakes = _name_flakes(after)
+            new_flakes = self._flakes(after)
             if new_flakes is None:
                 continue  # does not parse: the compile check says so
             checked += 1
             if not new_flakes:
                 continue  # nothing undefined after the change: the old file need not be read
-            old_flakes = _name_flakes(before) if before is not None and _is_python(before) else []
+            old_flakes = self._flakes(before) if before is not None and _is_python(before) else []
             evidence += _new_flakes(old_flakes or [], new_flakes, after.path)
         details = {"files": checked}
         if not checked:
