@@ -102,6 +102,8 @@ class ProposalRequest(BaseModel):
     params: str | None = None  # signature: the new parameter list; ripple: the new one
     old_params: str | None = Field(default=None, validation_alias=_alias("oldParams"))  # ripple
     values: dict[str, str] = Field(default_factory=dict)  # signature: values for new params
+    only_paths: list[str] | None = Field(default=None, validation_alias=_alias("onlyPaths"))
+    """signature/ripple: update only the call sites in these files (a plan's step)."""
     test: str | None = None  # fix_test: a pytest node id
     samples: int = Field(default=1, ge=1, le=8)  # model engines
 
@@ -345,7 +347,13 @@ class ProposalService:
             path, qualname = self._symbol(request, reader)
             if kind == "signature":
                 return signature.change_signature(
-                    src, reader, path, qualname, request.params, values=request.values
+                    src,
+                    reader,
+                    path,
+                    qualname,
+                    request.params,
+                    values=request.values,
+                    only_paths=request.only_paths,
                 )
             request.need("old_params")
             assert request.old_params is not None
@@ -357,6 +365,7 @@ class ProposalService:
                 old_params=request.old_params,
                 new_params=request.params,
                 values=request.values,
+                only_paths=request.only_paths,
             )
         return self._model_draft(request, reader, cancel=cancel, task_id=task_id)
 

@@ -20,7 +20,7 @@ import ast
 import io
 import time
 import tokenize
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,9 +203,11 @@ def ripple(
     old_params: str,
     new_params: str,
     values: Mapping[str, str] | None = None,
+    only_paths: Collection[str] | None = None,
 ) -> Draft:
     """Update the call sites of ``qualname`` (defined in ``path``, which already declares
-    ``new_params``) that still pass arguments for ``old_params``."""
+    ``new_params``) that still pass arguments for ``old_params`` (only those in
+    ``only_paths`` when given: a plan updates call sites file by file)."""
     return _signature(
         sources,
         reader,
@@ -215,6 +217,7 @@ def ripple(
         new_params=new_params,
         values=dict(values or {}),
         rewrite_definition=False,
+        only_paths=only_paths,
     )
 
 
@@ -226,8 +229,10 @@ def change_signature(
     new_params: str,
     *,
     values: Mapping[str, str] | None = None,
+    only_paths: Collection[str] | None = None,
 ) -> Draft:
-    """Give ``qualname`` the parameters ``new_params`` and update its call sites."""
+    """Give ``qualname`` the parameters ``new_params`` and update its call sites (only
+    those in ``only_paths`` when given)."""
     text = read_python(sources, path)
     module = python_module(sources, path, reader)
     definition, node = _find_definition(text, module, qualname, path)
@@ -242,6 +247,7 @@ def change_signature(
         new_params=new_params,
         values=dict(values or {}),
         rewrite_definition=True,
+        only_paths=only_paths,
     )
 
 
@@ -275,6 +281,7 @@ def _signature(
     new_params: str,
     values: dict[str, str],
     rewrite_definition: bool,
+    only_paths: Collection[str] | None = None,
 ) -> Draft:
     started = time.monotonic()
     text = read_python(sources, path)
@@ -305,7 +312,15 @@ def _signature(
     static = "staticmethod" in decorators
     cls = "classmethod" in decorators
     sites, unconfirmed = _call_sites(sources, reader, definition, path)
+    if only_paths is not None:
+        wanted = set(only_paths)
+        skipped = sorted({site.path for site in sites} - wanted)
+        sites = [site for site in sites if site.path in wanted]
+    else:
+        skipped = []
     outcome = _Outcome()
+    if skipped:
+        outcome.notes.append(f"call sites in {', '.join(skipped)} are left for later steps")
     files: dict[str, FileChange] = {}
     by_file: dict[str, list[_Site]] = {}
     for site in sites:
