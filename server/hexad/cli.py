@@ -1154,6 +1154,146 @@ def _print_proposal(data: dict[str, Any], written: list[str], applied: bool) -> 
         out.print(f"[green]applied:[/] {', '.join(written)}", highlight=False)
 
 
+@cli.command("plan")
+@click.argument("task", required=False)
+@click.option(
+    "--signature",
+    nargs=2,
+    metavar="SYMBOL PARAMS",
+    default=None,
+    help="Change a function's parameters, then its call sites file by file.",
+)
+@click.option(
+    "--add-parameter",
+    nargs=3,
+    metavar="SYMBOL NAME DEFAULT",
+    default=None,
+    help="Add NAME=DEFAULT and thread it through the callers.",
+)
+@click.option(
+    "--thread/--no-thread",
+    default=True,
+    show_default=True,
+    help="With --add-parameter: pass the parameter through the callers.",
+)
+@click.option("--dry-run", is_flag=True, help="Plan and validate; run nothing.")
+@click.option(
+    "--approve", is_flag=True, help="You approve the steps governance wants a person to review."
+)
+@click.option("--resume", metavar="RUN_ID", default=None, help="Go on with a stored plan run.")
+@workspace_option
+@json_option
+def plan_command(
+    task: str | None,
+    signature: tuple[str, str] | None,
+    add_parameter: tuple[str, str, str] | None,
+    thread: bool,
+    dry_run: bool,
+    approve: bool,
+    resume: str | None,
+    workspace: str | None,
+    as_json: bool,
+) -> None:
+    """Plan a task as validated steps, then run them one by one as verified proposals."""
+    from hexad.execution.edits import EditError, resolve_inside
+    from hexad.execution.proposals import ProposalService
+    from hexad.execution.sources import DiskSources
+    from hexad.governance import open_engine
+    from hexad.lsp.plans import ServiceExecutor
+    from hexad.memory.records import Records
+    from hexad.planning.planners import (
+        PlanningError,
+        plan_add_parameter,
+        plan_change_signature,
+    )
+    from hexad.planning.runner import PlanRunner
+    from hexad.planning.validate import validate
+
+    root = (Path(workspace) if workspace else _find_workspace(Path.cwd())).resolve()
+    _summary, conn = _run_index(root, quiet=True)
+    engine = open_engine(root)
+
+    def exists(path: str) -> bool:
+        try:
+            return resolve_inside(root, path).is_file()
+        except EditError:
+            return False
+
+    def reader() -> IndexReader:
+        return IndexReader(conn)
+
+    def refresh() -> None:
+        Indexer(root, conn=conn).run()
+
+    service = ProposalService(root, DiskSources(root), reader, conn, engine)
+    runner = PlanRunner(
+        Records(conn),
+        ServiceExecutor(service, reader, refresh, approve=approve, file_exists=exists),
+        lambda p: validate(p, reader(), engine, file_exists=exists),
+        on_progress=None if as_json else _print_step,
+    )
+    try:
+        if resume:
+            run_id = resume
+        else:
+            try:
+                if signature:
+                    plan = plan_change_signature(reader(), signature[0], signature[1], task=task)
+                elif add_parameter:
+                    symbol, name, default = add_parameter
+                    plan = plan_add_parameter(
+                        reader(), symbol, name, default, thread=thread, task=task
+                    )
+                else:
+                    raise click.UsageError(
+                        "give an intent (--signature, --add-parameter); free-form tasks "
+                        "need the model planner"
+                    )
+            except PlanningError as exc:
+                raise click.ClickException(str(exc)) from exc
+            run_id, validation = runner.start(plan)
+            if as_json and (dry_run or not validation.ok):
+                _emit_json(
+                    {"run": run_id, "plan": plan.to_json(), "validation": validation.to_json()}
+                )
+            elif not as_json:
+                click.echo(plan.markdown())
+                for issue in validation.errors:
+                    err.print(f"[red]invalid:[/] {issue}", highlight=False)
+                for note in validation.notes:
+                    err.print(f"[yellow]note:[/] {note}", highlight=False)
+            if not validation.ok:
+                raise SystemExit(2)
+            if dry_run:
+                if not as_json:
+                    err.print(f"[dim]plan run {run_id} stored; run it with --resume {run_id}[/]")
+                return
+        try:
+            done = runner.run(run_id)
+        except (KeyError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    finally:
+        service.close()
+    stored = Records(connect(database_path(root))).plan_run(run_id)
+    status = stored["status"] if stored else "?"
+    if as_json:
+        _emit_json({"run": run_id, "status": status, "plan": done.to_json()})
+    else:
+        click.echo(done.markdown())
+        err.print(f"plan run {run_id}: {status}", highlight=False)
+    if status != "done":
+        raise SystemExit(1)
+
+
+def _print_step(plan: Any, step: Any) -> None:
+    marks = {"running": "▶", "done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "–"}
+    detail = f" — {step.detail}" if step.detail and step.status != "running" else ""
+    err.print(
+        f"{marks.get(step.status, step.status)} {step.id}/{len(plan.steps)} {step.title}{detail}",
+        highlight=False,
+    )
+
+
 @cli.group("trust")
 def trust_group() -> None:
     """Calibration of Hexad's confidence on this workspace's outcomes."""

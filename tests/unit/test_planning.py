@@ -245,3 +245,39 @@ def test_a_failed_step_stops_the_plan_and_is_remembered(ws: Ws) -> None:
     run_id, _ = runner.start(plan)
     runner.run(run_id)
     assert calls == [2, 2], "two replans, then the plan stops"
+
+
+def test_the_plan_command_plans_validates_and_runs(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from hexad.cli import cli
+
+    root = tmp_path / "ws"
+    shutil.copytree(FIXTURE, root)
+    args = ["plan", "--signature", "inventory.report.low_stock", "items, threshold=3, floor=0"]
+    dry = CliRunner().invoke(cli, [*args, "-w", str(root), "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    data = json.loads(dry.output)
+    assert data["validation"]["ok"] is True
+    assert [s["action"]["kind"] for s in data["plan"]["steps"]] == [
+        "signature",
+        "ripple",
+        "run_tests",
+    ]
+    assert "floor" not in (root / "inventory/report.py").read_text(), "a dry run changes nothing"
+
+    ran = CliRunner().invoke(
+        cli, ["plan", "--resume", data["run"], "-w", str(root), "--approve", "--json"]
+    )
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.output)["status"] == "done"
+    assert (
+        "def low_stock(items, threshold=3, floor=0)" in (root / "inventory/report.py").read_text()
+    )
+
+    bad = CliRunner().invoke(
+        cli, ["plan", "--signature", "inventory.nowhere", "x", "-w", str(root)]
+    )
+    assert bad.exit_code != 0 and "no function named inventory.nowhere" in bad.output

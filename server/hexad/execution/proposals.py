@@ -74,6 +74,10 @@ class ProposalError(HexadError):
     """A proposal cannot be made, accepted or applied; the message says why."""
 
 
+class NothingToChange(ProposalError):
+    """The engine found nothing to change (e.g. every call site already fits)."""
+
+
 class RequestError(ProposalError):
     """The request itself is malformed."""
 
@@ -245,7 +249,7 @@ class ProposalService:
         """Govern, verify and record a draft an engine made: the proposal users see."""
         if draft.change.empty:
             why = f" ({'; '.join(draft.notes)})" if draft.notes else ""
-            raise ProposalError(f"{draft.task}: nothing would change{why}")
+            raise NothingToChange(f"{draft.task}: nothing would change{why}")
         task = TASK_OF_KIND.get(draft.kind, draft.kind)
         asked = self.engine.decide(self._action("propose", draft, task, task_id))
         if not asked.allowed:

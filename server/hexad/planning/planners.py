@@ -182,6 +182,9 @@ def plan_add_parameter(
             if any(name in _names(parameters_of(c)) for c in callers.values()):
                 notes.append(f"{path}: a caller already has a parameter {name}")
                 continue
+            if any(_is_test(c) for c in callers.values()):
+                notes.append(f"{path}: tests keep calling with the default")
+                continue
             caller_steps = []
             for caller in sorted(callers.values(), key=lambda c: c.qualname):
                 params = _append(parameters_of(caller), f"{name}={default}")
@@ -238,6 +241,13 @@ def plan_add_parameter(
         summary=summary,
         steps=steps,
     )
+
+
+def _is_test(sym: Symbol) -> bool:
+    """A pytest test function: a new parameter would read as a fixture."""
+    name = sym.path.rsplit("/", 1)[-1]
+    in_tests = name.startswith("test_") or name.endswith("_test.py") or "tests/" in sym.path
+    return in_tests and sym.name.startswith("test")
 
 
 def _check_params(params: str) -> None:
