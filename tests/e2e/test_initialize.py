@@ -102,6 +102,9 @@ async def test_server_info_and_capabilities_follow_the_feature_table(ws: Workspa
         "hexad.showDiff",
         "hexad.review",
         "hexad.proposals",
+        "hexad.plan",
+        "hexad.plan.run",
+        "hexad.plan.cancel",
     ]
     actions = capabilities.code_action_provider
     assert isinstance(actions, types.CodeActionOptions) and actions.resolve_provider is True

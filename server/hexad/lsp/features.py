@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from lsprotocol import types
 
-from hexad.lsp import handlers, proposals
+from hexad.lsp import handlers, planning, proposals
 from hexad.lsp.server import HexadServer
 
 
@@ -79,6 +79,9 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("hexad.showDiff", proposals.show_diff_command),
     ("hexad.review", proposals.review_command),
     ("hexad.proposals", proposals.proposals_command),
+    ("hexad.plan", planning.plan_command),
+    ("hexad.plan.run", planning.plan_run_command),
+    ("hexad.plan.cancel", planning.plan_cancel_command),
 )
 
 

@@ -1,0 +1,212 @@
+"""Plans in the editor: ``hexad.plan`` makes and validates one, ``hexad.plan.run`` runs it
+step by step (each edit applied through ``workspace/applyEdit``, so the editor confirms
+what governance wants reviewed), ``hexad.plan.cancel`` stops it; progress goes out as
+``hexad/planProgress`` notifications and the plan as markdown and data."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from pygls.exceptions import JsonRpcInvalidParams
+
+from hexad.core.errors import HexadError
+from hexad.execution.edits import EditError, resolve_inside
+from hexad.execution.proposals import NothingToChange
+from hexad.lsp import proposals
+from hexad.lsp.plans import ServiceExecutor
+from hexad.lsp.server import HexadServer
+from hexad.memory.records import Records
+from hexad.planning.plan import Plan, Step
+from hexad.planning.planners import PlanningError, plan_add_parameter, plan_change_signature
+from hexad.planning.runner import PlanRunner, StepResult
+from hexad.planning.validate import Validation, validate
+
+log = logging.getLogger(__name__)
+APPLY_TIMEOUT = 600.0  # a person may take a while to confirm an edit
+
+
+class EditorExecutor(ServiceExecutor):
+    """Steps applied through the editor: accept → workspace/applyEdit → the client's
+    answer; the index then catches up with the buffers the client changed."""
+
+    def __init__(self, ls: HexadServer) -> None:
+        service = proposals.service(ls)
+        assert ls.live is not None
+        live = ls.live
+
+        def refresh() -> None:
+            live.refresh().result(timeout=APPLY_TIMEOUT)
+
+        super().__init__(service, live.reader, refresh, file_exists=lambda p: _exists(ls, p))
+        self.ls = ls
+
+    def run(self, plan: Plan, step: Step) -> StepResult:
+        if step.kind == "run_tests":
+            return self._tests(step)
+        try:
+            proposal = proposals.propose(self.ls, step.action)
+        except NothingToChange as exc:
+            return StepResult(True, f"nothing to change: {exc}")
+        except HexadError as exc:
+            return StepResult(False, str(exc))
+        if not proposal.report.passed:
+            failed = "; ".join(c.summary for c in proposal.report.failures)
+            return StepResult(False, f"verification failed: {failed}", proposal.id, True)
+        loop = self.ls.loop
+        assert loop is not None
+        try:
+            answer = asyncio.run_coroutine_threadsafe(
+                proposals.accept(self.ls, proposal.id), loop
+            ).result(timeout=APPLY_TIMEOUT)
+        except HexadError as exc:
+            return StepResult(False, str(exc), proposal.id)
+        if not answer.get("applied"):
+            why = answer.get("failureReason") or "the editor did not apply it"
+            return StepResult(False, f"not applied: {why}", proposal.id)
+        self.refresh()
+        return StepResult(True, proposal.summary(), proposal.id)
+
+
+def _exists(ls: HexadServer, path: str) -> bool:
+    if ls.root is None:
+        return False
+    if ls.live is not None and path in ls.live.docs:
+        return True
+    try:
+        return resolve_inside(ls.root, path).is_file()
+    except EditError:
+        return False
+
+
+def _validator(ls: HexadServer) -> Any:
+    service = proposals.service(ls)
+    assert ls.live is not None
+    live = ls.live
+    return lambda plan: validate(
+        plan, live.reader(), service.engine, file_exists=lambda p: _exists(ls, p)
+    )
+
+
+def _runner(ls: HexadServer, run_id: str | None = None) -> PlanRunner:
+    service = proposals.service(ls)
+
+    def progress(plan: Plan, step: Step) -> None:  # from the runner's thread
+        ls.call_soon(
+            ls.protocol.notify,
+            "hexad/planProgress",
+            {
+                "run": run_id,
+                "step": step.id,
+                "of": len(plan.steps),
+                "title": step.title,
+                "status": step.status,
+                "detail": step.detail,
+                "proposal": step.proposal,
+            },
+        )
+
+    return PlanRunner(
+        Records(service.conn),
+        EditorExecutor(ls),
+        _validator(ls),
+        on_progress=progress,
+    )
+
+
+def _plan_from(ls: HexadServer, opts: dict[str, Any]) -> Plan:
+    assert ls.live is not None
+    reader = ls.live.reader()
+    task = opts.get("task") if isinstance(opts.get("task"), str) else None
+    signature = opts.get("signature")
+    add = opts.get("addParameter")
+    try:
+        if isinstance(signature, dict):
+            return plan_change_signature(
+                reader,
+                str(signature.get("symbol", "")),
+                str(signature.get("params", "")),
+                values=signature.get("values") or None,
+                task=task,
+            )
+        if isinstance(add, dict):
+            return plan_add_parameter(
+                reader,
+                str(add.get("symbol", "")),
+                str(add.get("name", "")),
+                str(add.get("default", "None")),
+                thread=bool(add.get("thread", True)),
+                task=task,
+            )
+    except PlanningError as exc:
+        raise JsonRpcInvalidParams(f"hexad.plan: {exc}") from exc
+    raise JsonRpcInvalidParams(
+        "hexad.plan: give signature {symbol, params} or addParameter {symbol, name, default}"
+    )
+
+
+def _answer(run_id: str, plan: Plan, validation: Validation | None, status: str) -> dict[str, Any]:
+    return {
+        "run": run_id,
+        "status": status,
+        "plan": plan.to_json(),
+        "markdown": plan.markdown(),
+        "validation": validation.to_json() if validation is not None else None,
+    }
+
+
+async def plan_command(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.plan`` [{task?, signature?: {symbol, params, values?}, addParameter?:
+    {symbol, name, default, thread?}}]: make, validate and store a plan; nothing runs."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        raise JsonRpcInvalidParams("hexad.plan: expects one object argument")
+    opts = args[0]
+
+    def work() -> dict[str, Any]:
+        plan = _plan_from(ls, opts)
+        run_id, validation = _runner(ls).start(plan)
+        return _answer(run_id, plan, validation, "approved" if validation.ok else "invalid")
+
+    return await asyncio.to_thread(work)
+
+
+_RUNNING: dict[str, PlanRunner] = {}
+_LOCK = threading.Lock()
+
+
+async def plan_run_command(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.plan.run`` [{run}]: run a stored plan (approving it); answers when it ends."""
+    run_id = args[0].get("run") if len(args) == 1 and isinstance(args[0], dict) else None
+    if not isinstance(run_id, str):
+        raise JsonRpcInvalidParams("hexad.plan.run: expects {run: <plan run id>}")
+
+    def work() -> dict[str, Any]:
+        runner = _runner(ls, run_id)
+        with _LOCK:
+            if run_id in _RUNNING:
+                raise JsonRpcInvalidParams(f"hexad.plan.run: plan {run_id} is already running")
+            _RUNNING[run_id] = runner
+        try:
+            plan = runner.run(run_id)
+        except (KeyError, ValueError) as exc:
+            raise JsonRpcInvalidParams(f"hexad.plan.run: {exc}") from exc
+        finally:
+            with _LOCK:
+                _RUNNING.pop(run_id, None)
+        stored = runner.records.plan_run(run_id)
+        return _answer(run_id, plan, None, stored["status"] if stored else "?")
+
+    return await asyncio.to_thread(work)
+
+
+def plan_cancel_command(ls: HexadServer, *args: Any) -> dict[str, Any]:
+    """``hexad.plan.cancel`` [{run}]: stop a running plan after its current step."""
+    run_id = args[0].get("run") if len(args) == 1 and isinstance(args[0], dict) else None
+    with _LOCK:
+        runner = _RUNNING.get(run_id) if isinstance(run_id, str) else None
+    if runner is None:
+        raise JsonRpcInvalidParams(f"hexad.plan.cancel: no running plan {run_id}")
+    runner.cancelled = True
+    return {"run": run_id, "cancelling": True}
