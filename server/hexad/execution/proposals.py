@@ -28,7 +28,7 @@ from hexad.core.db import Connection
 from hexad.core.errors import HexadError
 from hexad.core.hashing import content_hash
 from hexad.execution.edits import Change, EditError, write_change
-from hexad.execution.engines import imports, model, refactor, signature
+from hexad.execution.engines import imports, model, move, refactor, signature
 from hexad.execution.engines.base import Draft, EngineError, Sources
 from hexad.execution.models import ModelService
 from hexad.execution.report import Check, Report
@@ -51,6 +51,8 @@ KINDS = (
     "add_import",
     "signature",
     "ripple",
+    "move",
+    "rename_module",
     "implement",
     "write_test",
     "fix_test",
@@ -63,6 +65,8 @@ Kind = Literal[
     "add_import",
     "signature",
     "ripple",
+    "move",
+    "rename_module",
     "implement",
     "write_test",
     "fix_test",
@@ -108,6 +112,10 @@ class ProposalRequest(BaseModel):
     values: dict[str, str] = Field(default_factory=dict)  # signature: values for new params
     only_paths: list[str] | None = Field(default=None, validation_alias=_alias("onlyPaths"))
     """signature/ripple: update only the call sites in these files (a plan's step)."""
+    target: str | None = None  # move: the module file the symbol goes to
+    reexport: bool | None = None  # move: leave `from target import name` behind (None: if public)
+    together: list[str] | None = None  # move: more names of the same module, moved with it
+    new_path: str | None = Field(default=None, validation_alias=_alias("newPath"))  # rename_module
     test: str | None = None  # fix_test: a pytest node id
     samples: int = Field(default=1, ge=1, le=8)  # model engines
 
@@ -371,6 +379,21 @@ class ProposalService:
                 values=request.values,
                 only_paths=request.only_paths,
             )
+        if kind in ("move", "rename_module"):
+            if kind == "move":
+                request.need("symbol", "target")
+                assert request.symbol is not None and request.target is not None
+                return move.move_symbol(
+                    src,
+                    reader,
+                    request.symbol,
+                    request.target,
+                    reexport=request.reexport,
+                    together=request.together or (),
+                )
+            request.need("path", "new_path")
+            assert request.path is not None and request.new_path is not None
+            return move.rename_module(src, reader, request.path, request.new_path)
         return self._model_draft(request, reader, cancel=cancel, task_id=task_id)
 
     def _model_draft(
