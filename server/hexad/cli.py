@@ -1176,11 +1176,49 @@ def _print_proposal(data: dict[str, Any], written: list[str], applied: bool) -> 
     show_default=True,
     help="With --add-parameter: pass the parameter through the callers.",
 )
+@click.option(
+    "--move",
+    nargs=2,
+    metavar="SYMBOL TARGET",
+    default=None,
+    help="Move a top-level symbol to the module file TARGET, updating every import.",
+)
+@click.option(
+    "--rename-module",
+    nargs=2,
+    metavar="PATH NEW_PATH",
+    default=None,
+    help="Rename (move) a module file, updating every import.",
+)
+@click.option(
+    "--split",
+    metavar="PATH",
+    default=None,
+    help="Split a module; give each part with --into TARGET=NAME,NAME.",
+)
+@click.option(
+    "--into",
+    multiple=True,
+    metavar="TARGET=NAMES",
+    help="With --split: a module file and the names of PATH that go there.",
+)
+@click.option(
+    "--reexport/--no-reexport",
+    default=None,
+    help="With --move/--split: leave an import behind (default: when the name is public).",
+)
 @click.option("--dry-run", is_flag=True, help="Plan and validate; run nothing.")
 @click.option(
     "--approve", is_flag=True, help="You approve the steps governance wants a person to review."
 )
 @click.option("--resume", metavar="RUN_ID", default=None, help="Go on with a stored plan run.")
+@click.option(
+    "--model-path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A GGUF file to plan free-form tasks (and write model steps) in process.",
+)
+@click.option("--model-url", default=None, help="An OpenAI-compatible server (…/v1) instead.")
 @workspace_option
 @json_option
 def plan_command(
@@ -1188,27 +1226,44 @@ def plan_command(
     signature: tuple[str, str] | None,
     add_parameter: tuple[str, str, str] | None,
     thread: bool,
+    move: tuple[str, str] | None,
+    rename_module: tuple[str, str] | None,
+    split: str | None,
+    into: tuple[str, ...],
+    reexport: bool | None,
     dry_run: bool,
     approve: bool,
     resume: str | None,
+    model_path: str | None,
+    model_url: str | None,
     workspace: str | None,
     as_json: bool,
 ) -> None:
-    """Plan a task as validated steps, then run them one by one as verified proposals."""
+    """Plan a task as validated steps, then run them one by one as verified proposals.
+
+    TASK alone is a free-form request planned by the model governance routes `plan` to;
+    with a structural option it is the plan's title.
+    """
+    from hexad.core.settings import ModelSettings
     from hexad.execution.edits import EditError, resolve_inside
+    from hexad.execution.models import open_model_service
     from hexad.execution.proposals import ProposalService
     from hexad.execution.sources import DiskSources
     from hexad.governance import open_engine
-    from hexad.lsp.plans import ServiceExecutor
+    from hexad.lsp.plans import ServiceExecutor, make_plan, make_replanner, max_replans
+    from hexad.memory import Memory
     from hexad.memory.records import Records
-    from hexad.planning.planners import (
-        PlanningError,
-        plan_add_parameter,
-        plan_change_signature,
-    )
+    from hexad.planning.planners import PlanningError
     from hexad.planning.runner import PlanRunner
     from hexad.planning.validate import validate
 
+    intent = (
+        None
+        if resume
+        else _plan_intent(
+            task, signature, add_parameter, thread, move, rename_module, split, into, reexport
+        )
+    )
     root = (Path(workspace) if workspace else _find_workspace(Path.cwd())).resolve()
     _summary, conn = _run_index(root, quiet=True)
     engine = open_engine(root)
@@ -1219,38 +1274,64 @@ def plan_command(
         except EditError:
             return False
 
+    def text_of(path: str) -> str | None:
+        try:
+            return resolve_inside(root, path).read_text(encoding="utf-8")
+        except (EditError, OSError, UnicodeDecodeError):
+            return None
+
     def reader() -> IndexReader:
         return IndexReader(conn)
 
     def refresh() -> None:
         Indexer(root, conn=conn).run()
 
-    service = ProposalService(root, DiskSources(root), reader, conn, engine)
+    configured = {}
+    if model_path or model_url:
+        route = engine.route("plan")
+        name = (route.route.model if route is not None else None) or "local"
+        configured = {
+            n: ModelSettings(path=model_path, url=model_url, threads=None) for n in {name, "local"}
+        }
+    service = ProposalService(
+        root,
+        DiskSources(root),
+        reader,
+        conn,
+        engine,
+        models=open_model_service(engine, configured) if configured else None,
+        memory=Memory(conn, root) if configured else None,
+    )
+    executor = ServiceExecutor(service, reader, refresh, approve=approve, file_exists=exists)
     runner = PlanRunner(
         Records(conn),
-        ServiceExecutor(service, reader, refresh, approve=approve, file_exists=exists),
+        executor,
         lambda p: validate(p, reader(), engine, file_exists=exists),
+        replanner=make_replanner(service, reader, executor, text_of=text_of),
+        max_replans=max_replans(engine),
         on_progress=None if as_json else _print_step,
     )
     try:
         if resume:
             run_id = resume
         else:
+            assert intent is not None
             try:
-                if signature:
-                    plan = plan_change_signature(reader(), signature[0], signature[1], task=task)
-                elif add_parameter:
-                    symbol, name, default = add_parameter
-                    plan = plan_add_parameter(
-                        reader(), symbol, name, default, thread=thread, task=task
-                    )
-                else:
-                    raise click.UsageError(
-                        "give an intent (--signature, --add-parameter); free-form tasks "
-                        "need the model planner"
-                    )
+                planned = make_plan(intent, service, reader(), file_exists=exists, text_of=text_of)
             except PlanningError as exc:
                 raise click.ClickException(str(exc)) from exc
+            if planned.plan is None:
+                if as_json:
+                    _emit_json(
+                        {
+                            "run": None,
+                            "refused": planned.refused,
+                            "model": planned.model.to_json() if planned.model else None,
+                        }
+                    )
+                    raise SystemExit(2)
+                raise click.ClickException(f"no plan: {planned.refused}")
+            plan = planned.plan
             run_id, validation = runner.start(plan)
             if as_json and (dry_run or not validation.ok):
                 _emit_json(
@@ -1258,6 +1339,13 @@ def plan_command(
                 )
             elif not as_json:
                 click.echo(plan.markdown())
+                if planned.model is not None:
+                    tries = len(planned.model.attempts)
+                    err.print(
+                        f"[dim]model plan after {tries} answer(s), "
+                        f"{planned.model.tokens} tokens[/]",
+                        highlight=False,
+                    )
                 for issue in validation.errors:
                     err.print(f"[red]invalid:[/] {issue}", highlight=False)
                 for note in validation.notes:
@@ -1276,13 +1364,76 @@ def plan_command(
         service.close()
     stored = Records(connect(database_path(root))).plan_run(run_id)
     status = stored["status"] if stored else "?"
+    outcome = stored["plan"].get("outcome") if stored else None
     if as_json:
-        _emit_json({"run": run_id, "status": status, "plan": done.to_json()})
+        _emit_json({"run": run_id, "status": status, "outcome": outcome, "plan": done.to_json()})
     else:
         click.echo(done.markdown())
-        err.print(f"plan run {run_id}: {status}", highlight=False)
+        err.print(
+            f"plan run {run_id}: {status}" + (f" — {outcome}" if outcome else ""), highlight=False
+        )
     if status != "done":
         raise SystemExit(1)
+
+
+def _plan_intent(
+    task: str | None,
+    signature: tuple[str, str] | None,
+    add_parameter: tuple[str, str, str] | None,
+    thread: bool,
+    move: tuple[str, str] | None,
+    rename_module: tuple[str, str] | None,
+    split: str | None,
+    into: tuple[str, ...],
+    reexport: bool | None,
+) -> Any:
+    from hexad.planning.intents import Intent
+    from hexad.planning.planners import PlanningError
+
+    given = [o for o in (signature, add_parameter, move, rename_module, split) if o]
+    if len(given) > 1:
+        raise click.UsageError("give one intent: --signature, --add-parameter, --move, ...")
+    if into and not split:
+        raise click.UsageError("--into goes with --split")
+    data: dict[str, Any]
+    if signature:
+        data = {"kind": "signature", "symbol": signature[0], "params": signature[1]}
+    elif add_parameter:
+        symbol, name, default = add_parameter
+        data = {
+            "kind": "add_parameter",
+            "symbol": symbol,
+            "name": name,
+            "default": default,
+            "thread": thread,
+        }
+    elif move:
+        data = {"kind": "move", "symbol": move[0], "target": move[1], "reexport": reexport}
+    elif rename_module:
+        data = {"kind": "rename_module", "path": rename_module[0], "new_path": rename_module[1]}
+    elif split:
+        groups: dict[str, list[str]] = {}
+        for part in into:
+            target, sep, names = part.partition("=")
+            if not sep or not target or not names.strip():
+                raise click.UsageError(f"--into {part!r}: write TARGET=NAME,NAME")
+            groups.setdefault(target, []).extend(n.strip() for n in names.split(",") if n.strip())
+        if not groups:
+            raise click.UsageError("--split needs at least one --into TARGET=NAMES")
+        data = {"kind": "split_module", "path": split, "groups": groups, "reexport": reexport}
+    elif task:
+        return Intent.parse({"kind": "task", "text": task})
+    else:
+        raise click.UsageError(
+            "give a task, or a structural intent (--signature, --add-parameter, --move, "
+            "--rename-module, --split)"
+        )
+    if task:
+        data["title"] = task
+    try:
+        return Intent.parse({k: v for k, v in data.items() if v is not None})
+    except PlanningError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def _print_step(plan: Any, step: Any) -> None:

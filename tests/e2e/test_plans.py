@@ -4,7 +4,9 @@ notifications, and the files end up as planned."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +65,11 @@ async def test_invalid_requests_and_declined_edits(ws: Workspace) -> None:
         await ws.command(
             "hexad.plan", {"signature": {"symbol": "inventory.nowhere", "params": "x"}}
         )
-    with pytest.raises(JsonRpcException, match="give signature"):
-        await ws.command("hexad.plan", {"task": "make it better"})
+    with pytest.raises(JsonRpcException, match="give the task as text"):
+        await ws.command("hexad.plan", {"focus": {"path": "inventory/report.py"}})
+    refused = await ws.command("hexad.plan", {"task": "make it better"})
+    assert refused["run"] is None and refused["status"] == "refused"
+    assert "no model can plan this" in refused["refused"]
     made = await ws.command(
         "hexad.plan",
         {
@@ -79,6 +84,46 @@ async def test_invalid_requests_and_declined_edits(ws: Workspace) -> None:
     assert done["status"] == "failed"
     first = done["plan"]["steps"][0]
     assert first["status"] == "failed" and "not applied: user cancelled" in first["detail"]
+    conn = sqlite3.connect(ws.root / ".hexad" / "hexad.db")
+    try:
+        (stored,) = conn.execute(
+            "SELECT plan_json FROM memory_plan_runs WHERE id = ?", (made["run"],)
+        ).fetchone()
+    finally:
+        conn.close()
+    # replanning from the index gives the same edit again: refused, not retried blindly
+    assert "not replanned" in json.loads(stored)["outcome"]
     assert ws.text("inventory/report.py") == before
     with pytest.raises(JsonRpcException, match="no running plan"):
         await ws.command("hexad.plan.cancel", {"run": made["run"]})
+
+
+async def test_a_task_written_in_a_comment_is_offered_as_a_plan(ws: Workspace) -> None:
+    from lsprotocol import types
+
+    from tests.e2e.test_proposals import _actions
+
+    rel = "inventory/report.py"
+    text = ws.text(rel).replace(
+        "def low_stock(", "# hexad: add a floor parameter to low_stock\ndef low_stock("
+    )
+    ws.path(rel).write_text(text)
+    ws.open(rel, text)
+    line = text.splitlines().index("# hexad: add a floor parameter to low_stock")
+    actions = await _actions(ws, rel, line)
+    plan = next(a for a in actions if a.kind == "source.hexad.plan")
+    assert plan.title == "Hexad: Plan “add a floor parameter to low_stock”"
+    assert plan.command is None, "the command comes with resolve"
+    assert not any(a.title == "Hexad: Plan a task here…" for a in actions), (
+        "a client that cannot ask for a task's text is not offered the open form"
+    )
+    resolved = await ws.client.code_action_resolve_async(plan)
+    assert resolved.command is not None and resolved.command.command == "hexad.plan"
+    (argument,) = resolved.command.arguments or []
+    assert argument == {
+        "task": "add a floor parameter to low_stock",
+        "focus": {"path": rel, "line": line},
+    }
+    answer = await ws.command("hexad.plan", argument)
+    assert answer["status"] == "refused" and answer["markdown"].startswith("# No plan")
+    assert not isinstance(resolved, types.Command)

@@ -42,6 +42,7 @@ BudgetName = Literal[
     "files_per_edit",
     "lines_per_edit",
     "seconds_per_verification",
+    "replans_per_plan",
 ]
 BUDGET_NAMES: tuple[str, ...] = get_args(BudgetName)
 
@@ -102,6 +103,8 @@ class Budgets(_Model):
     """Lines one edit may change (added plus removed)."""
     seconds_per_verification: int | None = Field(default=None, ge=0)
     """Test-run time one verification may take; callers use it as their timeout."""
+    replans_per_plan: int | None = Field(default=None, ge=0)
+    """Times a running plan may be replanned after a step fails (0: a failed step ends it)."""
 
 
 class Limits(Budgets):

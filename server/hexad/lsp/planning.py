@@ -15,12 +15,14 @@ from pygls.exceptions import JsonRpcInvalidParams
 from hexad.core.errors import HexadError
 from hexad.execution.edits import EditError, resolve_inside
 from hexad.execution.proposals import NothingToChange
+from hexad.inference.base import CancelToken
 from hexad.lsp import proposals
-from hexad.lsp.plans import ServiceExecutor
-from hexad.lsp.server import HexadServer
+from hexad.lsp.plans import Planned, ServiceExecutor, make_plan, make_replanner, max_replans
+from hexad.lsp.server import REQUEST_ID, HexadServer
 from hexad.memory.records import Records
+from hexad.planning.intents import Intent
 from hexad.planning.plan import Plan, Step
-from hexad.planning.planners import PlanningError, plan_add_parameter, plan_change_signature
+from hexad.planning.planners import PlanningError
 from hexad.planning.runner import PlanRunner, StepResult
 from hexad.planning.validate import Validation, validate
 
@@ -108,43 +110,86 @@ def _runner(ls: HexadServer, run_id: str | None = None) -> PlanRunner:
             },
         )
 
+    executor = EditorExecutor(ls)
+    assert ls.live is not None
     return PlanRunner(
         Records(service.conn),
-        EditorExecutor(ls),
+        executor,
         _validator(ls),
+        replanner=make_replanner(service, ls.live.reader, executor, text_of=ls.live.text),
+        max_replans=max_replans(service.engine),
         on_progress=progress,
     )
 
 
-def _plan_from(ls: HexadServer, opts: dict[str, Any]) -> Plan:
-    assert ls.live is not None
-    reader = ls.live.reader()
+INTENT_KEYS = {
+    "signature": "signature",
+    "addParameter": "add_parameter",
+    "move": "move",
+    "renameModule": "rename_module",
+    "split": "split_module",
+}
+
+
+def intent_from(opts: dict[str, Any]) -> Intent:
+    """``hexad.plan``'s argument as an intent: ``intent: {kind, …}``, one of the
+    shorthands (``signature``, ``addParameter``, ``move``, ``renameModule``, ``split``:
+    an object of the intent's fields), or a ``task`` alone (free-form)."""
     task = opts.get("task") if isinstance(opts.get("task"), str) else None
-    signature = opts.get("signature")
-    add = opts.get("addParameter")
+    raw = opts.get("intent")
+    if raw is None:
+        given = [k for k in INTENT_KEYS if isinstance(opts.get(k), dict)]
+        if len(given) > 1:
+            raise PlanningError(f"give one intent, not {' and '.join(given)}")
+        if given:
+            raw = {**opts[given[0]], "kind": INTENT_KEYS[given[0]]}
+        elif task and task.strip():
+            raw = {"kind": "task", "text": task}
+        else:
+            raise PlanningError(
+                "give the task as text ({task: '…'}) or an intent ({intent: {kind, …}}: "
+                "signature, add_parameter, move, rename_module, split_module)"
+            )
+    if not isinstance(raw, dict):
+        raise PlanningError("intent must be an object with a kind")
+    if task and raw.get("kind") != "task" and "title" not in raw:
+        raw = {**raw, "title": task}
+    return Intent.parse(_snake(raw))
+
+
+def _snake(raw: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in raw.items():
+        out["".join(f"_{c.lower()}" if c.isupper() else c for c in key)] = value
+    return out
+
+
+def _plan_from(ls: HexadServer, opts: dict[str, Any], cancel: CancelToken | None) -> Planned:
+    assert ls.live is not None
+    live = ls.live
     try:
-        if isinstance(signature, dict):
-            return plan_change_signature(
-                reader,
-                str(signature.get("symbol", "")),
-                str(signature.get("params", "")),
-                values=signature.get("values") or None,
-                task=task,
-            )
-        if isinstance(add, dict):
-            return plan_add_parameter(
-                reader,
-                str(add.get("symbol", "")),
-                str(add.get("name", "")),
-                str(add.get("default", "None")),
-                thread=bool(add.get("thread", True)),
-                task=task,
-            )
+        intent = intent_from(opts)
+        if intent.kind == "task":
+            focus = opts.get("focus")
+            if isinstance(focus, dict) and isinstance(focus.get("path"), str):
+                intent = intent.model_copy(update={"text": _with_focus(intent, focus)})
+        return make_plan(
+            intent,
+            proposals.service(ls),
+            live.reader(),
+            file_exists=lambda p: _exists(ls, p),
+            text_of=live.text,
+            cancel=cancel,
+        )
     except PlanningError as exc:
         raise JsonRpcInvalidParams(f"hexad.plan: {exc}") from exc
-    raise JsonRpcInvalidParams(
-        "hexad.plan: give signature {symbol, params} or addParameter {symbol, name, default}"
-    )
+
+
+def _with_focus(intent: Intent, focus: dict[str, Any]) -> str:
+    """The task, with where the user asked for it (a model planner reads it)."""
+    line = focus.get("line")
+    where = f"{focus['path']}" + (f", line {line + 1}" if isinstance(line, int) else "")
+    return f"{intent.text}\n\n(asked in {where})"
 
 
 def _answer(run_id: str, plan: Plan, validation: Validation | None, status: str) -> dict[str, Any]:
@@ -163,13 +208,34 @@ async def plan_command(ls: HexadServer, *args: Any) -> dict[str, Any]:
     if len(args) != 1 or not isinstance(args[0], dict):
         raise JsonRpcInvalidParams("hexad.plan: expects one object argument")
     opts = args[0]
+    request_id = REQUEST_ID.get()
+    cancel = CancelToken()
+    if request_id is not None:
+        ls.cancel_tokens[request_id] = cancel
 
     def work() -> dict[str, Any]:
-        plan = _plan_from(ls, opts)
-        run_id, validation = _runner(ls).start(plan)
-        return _answer(run_id, plan, validation, "approved" if validation.ok else "invalid")
+        planned = _plan_from(ls, opts, cancel)
+        model = planned.model.to_json() if planned.model is not None else None
+        if planned.plan is None:
+            return {
+                "run": None,
+                "status": "refused",
+                "refused": planned.refused,
+                "model": model,
+                "markdown": f"# No plan\n\n{planned.refused}\n",
+            }
+        run_id, validation = _runner(ls, None).start(planned.plan)
+        answer = _answer(
+            run_id, planned.plan, validation, "approved" if validation.ok else "invalid"
+        )
+        answer["model"] = model
+        return answer
 
-    return await asyncio.to_thread(work)
+    try:
+        return await asyncio.to_thread(work)
+    finally:
+        if request_id is not None:
+            ls.cancel_tokens.pop(request_id, None)
 
 
 _RUNNING: dict[str, PlanRunner] = {}

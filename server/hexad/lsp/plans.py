@@ -4,15 +4,115 @@ other; this module, above both, joins them). Nothing here speaks LSP."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from hexad.core.errors import HexadError
 from hexad.execution.affected import affected_tests
 from hexad.execution.proposals import NothingToChange, ProposalRequest, ProposalService
+from hexad.governance import Engine
+from hexad.inference.base import CancelToken
+from hexad.memory.records import Records
 from hexad.perception.index import IndexReader
+from hexad.planning.intents import Intent, Replanner, TextOf, plan_intent
+from hexad.planning.model_planner import ModelPlanResult, plan_with_model
 from hexad.planning.plan import Condition, Plan, Step
 from hexad.planning.planners import PlanningError, find_function, parameters_of, same_parameters
-from hexad.planning.runner import StepResult
+from hexad.planning.runner import DEFAULT_MAX_REPLANS, StepResult
+
+NOTES_FOR_MODEL = 12  # workspace notes a model planner reads
+
+
+@dataclass
+class Planned:
+    """A plan for an intent, or why there is none; ``model`` has a model planner's
+    attempts (answers, errors sent back, tokens)."""
+
+    plan: Plan | None
+    refused: str | None = None
+    model: ModelPlanResult | None = None
+
+
+def make_plan(
+    intent: Intent,
+    service: ProposalService,
+    reader: IndexReader,
+    *,
+    file_exists: Callable[[str], bool],
+    text_of: TextOf | None = None,
+    cancel: CancelToken | None = None,
+) -> Planned:
+    """A structural intent through its deterministic planner; a free-form task through
+    the model governance routes ``plan`` to, with the repository map and the workspace's
+    notes. A :class:`PlanningError` says why a structural intent cannot be planned."""
+    if intent.deterministic:
+        return Planned(plan_intent(reader, intent, text_of=text_of))
+    if service.models is None:
+        return Planned(
+            None,
+            "a free-form task needs a model to plan it: set 'models' in the settings "
+            "(or --model-path), or give a structural intent",
+        )
+    assert intent.text is not None
+    result = plan_with_model(
+        service.models,
+        service.conn,
+        reader,
+        service.engine,
+        intent.text,
+        file_exists=file_exists,
+        notes=_notes(service),
+        task_id=_task_id(intent.title or intent.text),
+        cancel=cancel,
+    )
+    if result.plan is not None:
+        result.plan.intent = intent.to_json()
+        if intent.title:
+            result.plan.task = intent.title
+    return Planned(result.plan, result.refused, result)
+
+
+def make_replanner(
+    service: ProposalService,
+    reader: Callable[[], IndexReader],
+    executor: ServiceExecutor,
+    *,
+    text_of: TextOf | None = None,
+) -> Replanner:
+    """Replans structural intents from the index; free-form tasks with the model (when
+    one is configured) told what ran and what failed."""
+    models = service.models
+    model = None
+    if models is not None:
+
+        def model(text: str, old: Plan) -> Plan | None:
+            result = plan_with_model(
+                models,
+                service.conn,
+                reader(),
+                service.engine,
+                text,
+                file_exists=executor.file_exists,
+                notes=_notes(service),
+                task_id=_task_id(old.task),
+            )
+            return result.plan
+
+    return Replanner(reader, executor.holds, text_of=text_of, model=model)
+
+
+def max_replans(engine: Engine) -> int:
+    """The policy's ``replans_per_plan``."""
+    value = engine.policy.budget("replans_per_plan").value
+    return DEFAULT_MAX_REPLANS if value is None else int(value)
+
+
+def _notes(service: ProposalService) -> Sequence[str]:
+    return [n.text for n in Records(service.conn).notes() if not n.scope][-NOTES_FOR_MODEL:]
+
+
+def _task_id(text: str) -> str:
+    return f"plan:{text}"[:120]
 
 
 class ServiceExecutor:
@@ -39,7 +139,7 @@ class ServiceExecutor:
             return self._tests(step)
         try:
             proposal = self.service.propose(
-                ProposalRequest.parse(step.action), task_id=f"plan:{plan.task}"[:120]
+                ProposalRequest.parse(step.action), task_id=_task_id(plan.task)
             )
         except NothingToChange as exc:
             return StepResult(True, f"nothing to change: {exc}")

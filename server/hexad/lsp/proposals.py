@@ -198,9 +198,64 @@ def code_actions(ls: HexadServer, params: types.CodeActionParams) -> list[types.
             actions.extend(_candidates(ls, path, params))
         except (HexadError, OSError, SyntaxError, ValueError) as exc:
             log.debug("no candidate actions for %s: %s", path, exc)
+    actions.extend(plan_actions(ls, path, params))
     if only:
         actions = [a for a in actions if _kind_matches(a.kind, only)]
     return actions
+
+
+KIND_PLAN = "source.hexad.plan"
+# ``# hexad: <task>``, ``# TODO: <task>``, ``# TODO(name): <task>``, ``# FIXME <task>``
+PLAN_COMMENT = re.compile(
+    r"#\s*(?:hexad|todo|fixme)\b(?:\([^)]*\))?\s*:?\s*(?P<task>\S.{7,})$", re.IGNORECASE
+)
+PLAN_PROMPT_CAPABILITY = "hexadPlanPrompt"  # experimental: the client asks for a task's text
+
+
+def plan_actions(
+    ls: HexadServer, path: str, params: types.CodeActionParams
+) -> list[types.CodeAction]:
+    """ "Plan …" actions: a task written in a ``# hexad:``/``# TODO:`` comment on the
+    selected lines is planned as it stands (any client); "Plan a task here…" for
+    clients that can ask for the task's text (they say so with the experimental
+    capability ``hexadPlanPrompt``, and fill in ``task`` before running the command)."""
+    if ls.live is None or ls.converter is None:
+        return []
+    text = ls.live.text(path)
+    if text is None:
+        return []
+    lines = text.splitlines()
+    first, last = params.range.start.line, params.range.end.line
+    actions = []
+    for number in range(first, min(last, first + 50, len(lines) - 1) + 1):
+        found = PLAN_COMMENT.search(lines[number])
+        if found is None:
+            continue
+        task = found.group("task").strip()
+        short = task if len(task) <= 60 else task[:57] + "…"
+        arguments = [{"task": task, "focus": {"path": path, "line": number}}]
+        actions.append(_command_action(f"Hexad: Plan “{short}”", KIND_PLAN, arguments))
+    if not actions and _client_prompts_for_task(ls):
+        arguments = [{"ask": True, "focus": {"path": path, "line": first}}]
+        actions.append(_command_action("Hexad: Plan a task here…", KIND_PLAN, arguments))
+    return actions
+
+
+def _command_action(title: str, kind: str, arguments: list[Any]) -> types.CodeAction:
+    # the command comes with resolve (see _proposal_actions)
+    return types.CodeAction(
+        title=title,
+        kind=kind,
+        data={"command": "hexad.plan", "title": title, "arguments": arguments},
+    )
+
+
+def _client_prompts_for_task(ls: HexadServer) -> bool:
+    try:
+        experimental = ls.client_capabilities.experimental
+    except (AttributeError, RuntimeError):
+        return False
+    return isinstance(experimental, dict) and experimental.get(PLAN_PROMPT_CAPABILITY) is True
 
 
 def _kind_matches(kind: str | None, only: Sequence[str]) -> bool:

@@ -83,6 +83,9 @@ class Plan(BaseModel):
     summary: str = ""
     steps: list[Step] = Field(min_length=1)
     replans: int = 0
+    intent: dict[str, Any] | None = None
+    """What the plan was made from (``planning.intents.Intent``), so it can be made again
+    from the index as it is when a step fails."""
 
     def step(self, step_id: int) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)

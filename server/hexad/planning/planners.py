@@ -84,12 +84,17 @@ def plan_change_signature(
     *,
     values: Mapping[str, str] | None = None,
     task: str | None = None,
+    was: str | None = None,
 ) -> Plan:
+    """``was``: the parameters before the plan began (replanning after its definition
+    step ran: the call sites are still rewritten from ``was``)."""
     sym = find_function(reader, qualname)
     old = parameters_of(sym)
     _check_params(new_params)
     if same_parameters(old, new_params):
-        raise PlanningError(f"{sym.qualname} already takes ({new_params})")
+        if was is None or same_parameters(was, new_params):
+            raise PlanningError(f"{sym.qualname} already takes ({new_params})")
+        old = was
     sites = _certain_sites(reader, sym)
     files = {e.path for e in sites} - {sym.path}
     common = {"symbol": sym.qualname, "params": new_params, "values": dict(values or {})}
@@ -144,17 +149,24 @@ def plan_add_parameter(
     *,
     thread: bool = True,
     task: str | None = None,
+    was: str | None = None,
 ) -> Plan:
     """Add ``name=default`` to a function; with ``thread``, give each caller the same
     parameter (same default) and pass it along — in files where every call site is
     inside such a caller (elsewhere nothing would define the name, and the default
-    serves)."""
+    serves). ``was``: the parameters before the plan began (replanning after some steps
+    ran: callers that have the parameter already were given it by the plan)."""
     if not name.isidentifier():
         raise PlanningError(f"{name!r} is not a parameter name")
     sym = find_function(reader, qualname)
     old = parameters_of(sym)
+    replanning = was is not None and name not in _names(was)
     if name in _names(old):
-        raise PlanningError(f"{sym.qualname} already has a parameter {name}")
+        if was is None or not replanning:
+            raise PlanningError(f"{sym.qualname} already has a parameter {name}")
+        if not same_parameters(old, _append(was, f"{name}={default}")):
+            raise PlanningError(f"{sym.qualname} changed since the plan began: ({old})")
+        old = was
     new = _append(old, f"{name}={default}")
     added = Condition(kind="signature_is", target=sym.qualname, value=new)
     steps = [
@@ -179,7 +191,8 @@ def plan_add_parameter(
             if any(e.caller is None or e.caller.kind not in ("function", "method") for e in edges):
                 notes.append(f"{path}: a call outside a function keeps the default")
                 continue
-            if any(name in _names(parameters_of(c)) for c in callers.values()):
+            given = {q for q, c in callers.items() if name in _names(parameters_of(c))}
+            if given and not replanning:
                 notes.append(f"{path}: a caller already has a parameter {name}")
                 continue
             if any(_is_test(c) for c in callers.values()):
@@ -187,6 +200,8 @@ def plan_add_parameter(
                 continue
             caller_steps = []
             for caller in sorted(callers.values(), key=lambda c: c.qualname):
+                if caller.qualname in given:
+                    continue  # replanning: an earlier step of this plan gave it the parameter
                 params = _append(parameters_of(caller), f"{name}={default}")
                 steps.append(
                     Step(

@@ -38,6 +38,10 @@ class StepExecutor(Protocol):
         ...
 
 
+class ReplanRefused(Exception):
+    """A replanner's reason for not replanning (the message, in the user's terms)."""
+
+
 Replanner = Callable[[Plan, Step, StepResult], Plan | None]
 Validator = Callable[[Plan], Validation]
 Progress = Callable[[Plan, Step], None]
@@ -116,28 +120,40 @@ class PlanRunner:
             step.status = "failed"
             step.detail = result.detail
             self._save(run_id, plan, step)
-            replanned = self._replan(plan, step, result)
+            replanned, why_not = self._replan(plan, step, result)
             if replanned is None:
-                self._finish(run_id, plan, "failed", f"step {step.id} failed: {result.detail}")
+                outcome = f"step {step.id} failed: {result.detail}"
+                if why_not:
+                    outcome = f"{outcome}; {why_not}"
+                self._finish(run_id, plan, "failed", outcome)
                 return plan
             plan = replanned
+            if self.on_progress is not None:
+                self.on_progress(plan, step)
             self.records.save_plan_run(
                 plan.task, _stored(plan, None), run_id=run_id, status="running"
             )
         self._finish(run_id, plan, "done", None)
         return plan
 
-    def _replan(self, plan: Plan, step: Step, result: StepResult) -> Plan | None:
-        if self.replanner is None or plan.replans >= self.max_replans:
-            return None
-        fresh = self.replanner(plan, step, result)
+    def _replan(self, plan: Plan, step: Step, result: StepResult) -> tuple[Plan | None, str]:
+        """The plan made again from the failed step, or None and why not."""
+        if self.replanner is None:
+            return None, ""
+        if plan.replans >= self.max_replans:
+            return None, f"not replanned: the policy allows {self.max_replans} replan(s) a plan"
+        try:
+            fresh = self.replanner(plan, step, result)
+        except ReplanRefused as exc:
+            return None, f"not replanned: {exc}"
         if fresh is None:
-            return None
+            return None, "not replanned: no new plan"
         validation = self.validator(fresh)
         if not validation.ok:
-            return None
+            errors = "; ".join(str(e) for e in validation.errors[:3])
+            return None, f"not replanned: the new plan is invalid ({errors})"
         fresh.replans = plan.replans + 1
-        return fresh
+        return fresh, ""
 
     def _save(self, run_id: str, plan: Plan, step: Step) -> None:
         self.records.save_plan_run(plan.task, _stored(plan, None), run_id=run_id, status="running")

@@ -21,6 +21,7 @@ from hexad.planning.plan import Condition, Plan, Step
 MODEL_KINDS = frozenset({"implement", "write_test", "fix_test"})
 MODEL_STEP_TOKENS = 2_500  # prompt context plus answer, for the estimate
 SYMBOL_ARGS = ("symbol",)
+FINISHED = frozenset({"done", "failed", "skipped", "cancelled"})
 PATH_ARGS = ("path",)
 
 
@@ -66,6 +67,8 @@ def validate(
         return result
     world = _World(reader, file_exists)
     for step in plan.steps:
+        if step.status in FINISHED:
+            continue  # it ran already: the index shows what it did
         ancestors = nx.ancestors(graph, step.id)
         before = [s for s in plan.steps if s.id in ancestors]
         created = {name for s in before for name in s.creates}
@@ -161,10 +164,11 @@ def _step_problems(
 
 
 def _governance(plan: Plan, engine: Engine, result: Validation, task_id: str | None) -> None:
-    model_steps = [s for s in plan.steps if s.kind in MODEL_KINDS]
+    todo = [s for s in plan.steps if s.status not in FINISHED]
+    model_steps = [s for s in todo if s.kind in MODEL_KINDS]
     tokens = len(model_steps) * MODEL_STEP_TOKENS
-    result.estimate = {"steps": len(plan.steps), "model_steps": len(model_steps), "tokens": tokens}
-    for step in plan.steps:
+    result.estimate = {"steps": len(todo), "model_steps": len(model_steps), "tokens": tokens}
+    for step in todo:
         paths = tuple(str(step.action[a]) for a in PATH_ARGS if isinstance(step.action.get(a), str))
         symbols = tuple(
             str(step.action[a]) for a in SYMBOL_ARGS if isinstance(step.action.get(a), str)
@@ -200,11 +204,11 @@ def _governance(plan: Plan, engine: Engine, result: Validation, task_id: str | N
                     f"{int(left)} left",
                 )
             )
-        if state.name == "proposals_per_hour" and len(plan.steps) > left:
+        if state.name == "proposals_per_hour" and len(todo) > left:
             result.errors.append(
                 PlanIssue(
                     None,
-                    f"the plan has {len(plan.steps)} steps; proposals_per_hour has "
+                    f"the plan has {len(todo)} steps to run; proposals_per_hour has "
                     f"{int(left)} left",
                 )
             )
