@@ -4,6 +4,7 @@ notifications, and the files end up as planned."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
@@ -15,13 +16,6 @@ from pygls.exceptions import JsonRpcException
 
 from tests.e2e.support import Workspace
 from tests.e2e.test_proposals import EXEC_FIXTURE, EditorSide
-
-
-@pytest.fixture
-def workspace_root(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    shutil.copytree(EXEC_FIXTURE, root, ignore=shutil.ignore_patterns(".hexad", "__pycache__"))
-    return root.resolve()
 
 
 async def test_a_plan_is_made_validated_and_run_through_the_editor(ws: Workspace) -> None:
@@ -127,3 +121,71 @@ async def test_a_task_written_in_a_comment_is_offered_as_a_plan(ws: Workspace) -
     answer = await ws.command("hexad.plan", argument)
     assert answer["status"] == "refused" and answer["markdown"].startswith("# No plan")
     assert not isinstance(resolved, types.Command)
+
+
+@pytest.fixture
+def interrupted(tmp_path: Path) -> tuple[Path, str]:
+    """A workspace with a plan that was running when its server stopped."""
+    from click.testing import CliRunner
+
+    from hexad.cli import cli
+
+    root = tmp_path / "ws"
+    shutil.copytree(EXEC_FIXTURE, root, ignore=shutil.ignore_patterns(".hexad", "__pycache__"))
+    made = CliRunner().invoke(
+        cli,
+        [
+            "plan",
+            "--signature",
+            "inventory.report.low_stock",
+            "items, threshold=3, floor=0",
+            "-w",
+            str(root),
+            "--dry-run",
+            "--json",
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    run_id = json.loads(made.output)["run"]
+    conn = sqlite3.connect(root / ".hexad" / "hexad.db")
+    with conn:
+        conn.execute("UPDATE memory_plan_runs SET status = 'running' WHERE id = ?", (run_id,))
+    conn.close()
+    return root.resolve(), run_id
+
+
+@pytest.fixture
+def workspace_root(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    if "interrupted" in request.fixturenames:
+        root: Path = request.getfixturevalue("interrupted")[0]
+        return root
+    root = tmp_path / "ws"
+    shutil.copytree(EXEC_FIXTURE, root, ignore=shutil.ignore_patterns(".hexad", "__pycache__"))
+    return root.resolve()
+
+
+async def test_a_plan_interrupted_by_a_restart_is_paused_announced_and_resumed(
+    interrupted: tuple[Path, str], ws: Workspace
+) -> None:
+    _root, run_id = interrupted
+
+    async def announced() -> Any:
+        while True:
+            for message in ws.client.messages:
+                if run_id in message.message:
+                    return message
+            await ws.client.wait_for_notification("window/showMessage")
+
+    message = await asyncio.wait_for(announced(), 60)
+    assert "stopped after 0 of 3 steps" in message.message
+    listed = await ws.command("hexad.plans", {})
+    entry = next(p for p in listed if p["run"] == run_id)
+    assert entry["status"] == "paused" and [s["status"] for s in entry["steps"]] == ["pending"] * 3
+    EditorSide(ws)
+    done = await ws.command("hexad.plan.run", {"run": run_id})
+    assert done["status"] == "done", done["markdown"]
+    assert "floor=0" in ws.text("inventory/report.py")
+    again = await ws.command("hexad.plans", {"limit": 5})
+    assert next(p for p in again if p["run"] == run_id)["status"] == "done"
+    with pytest.raises(JsonRpcException, match="limit"):
+        await ws.command("hexad.plans", {"limit": 0})

@@ -10,6 +10,7 @@ import logging
 import threading
 from typing import Any
 
+from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from hexad.core.errors import HexadError
@@ -276,3 +277,82 @@ def plan_cancel_command(ls: HexadServer, *args: Any) -> dict[str, Any]:
         raise JsonRpcInvalidParams(f"hexad.plan.cancel: no running plan {run_id}")
     runner.cancelled = True
     return {"run": run_id, "cancelling": True}
+
+
+PLANS_LISTED = 20
+
+
+def plan_entry(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored plan run as clients list it: the plan's steps with their status."""
+    data = stored["plan"]
+    plan = Plan.model_validate(data["plan"])
+    return {
+        "run": stored["id"],
+        "task": stored["task"],
+        "status": stored["status"],
+        "created": stored["created"],
+        "updated": stored["updated"],
+        "planner": plan.planner,
+        "replans": plan.replans,
+        "outcome": data.get("outcome"),
+        "steps": [
+            {
+                "id": s.id,
+                "title": s.title,
+                "kind": s.kind,
+                "status": s.status,
+                "detail": s.detail,
+                "proposal": s.proposal,
+                "dependsOn": s.depends_on,
+            }
+            for s in plan.steps
+        ],
+        "markdown": plan.markdown(),
+        "running": stored["id"] in _RUNNING,
+    }
+
+
+async def plans_command(ls: HexadServer, *args: Any) -> list[dict[str, Any]]:
+    """``hexad.plans`` [{limit?}]: the newest plan runs, with their steps and status."""
+    opts = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
+    limit = opts.get("limit", PLANS_LISTED)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
+        raise JsonRpcInvalidParams("hexad.plans: limit must be an integer from 1 to 500")
+
+    def work() -> list[dict[str, Any]]:
+        runs = Records(proposals.service(ls).conn).recent_plan_runs(limit)
+        return [plan_entry(r) for r in runs]
+
+    return await asyncio.to_thread(work)
+
+
+def announce_interrupted(ls: HexadServer) -> None:
+    """Plans a previous server left running are paused, and the user is told how to go
+    on with each (their state is in memory, step by step)."""
+    if ls.root is None:
+        return
+
+    def work() -> None:
+        try:
+            records = Records(proposals.service(ls).conn)
+            runs = records.unfinished_plan_runs()
+        except (HexadError, OSError) as exc:
+            log.warning("cannot look for interrupted plans: %s", exc)
+            return
+        for stored in runs:
+            if stored["status"] != "running" or stored["id"] in _RUNNING:
+                continue
+            records.set_plan_status(stored["id"], "paused")
+            entry = plan_entry(stored)
+            finished = sum(1 for s in entry["steps"] if s["status"] == "done")
+            message = (
+                f"Hexad: the plan “{entry['task']}” stopped after {finished} of "
+                f"{len(entry['steps'])} steps when the server last stopped; run "
+                f"hexad.plan.run with {{run: '{entry['run']}'}} to go on from there."
+            )
+            ls.call_soon(
+                ls.window_show_message,
+                types.ShowMessageParams(types.MessageType.Info, message),
+            )
+
+    threading.Thread(target=work, name="hexad-plans", daemon=True).start()

@@ -14,6 +14,7 @@ import ast
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -63,8 +64,16 @@ SEVERITY = {
 # -- the service ---------------------------------------------------------------------
 
 
+_SERVICE_LOCK = threading.Lock()
+
+
 def service(ls: HexadServer) -> ProposalService:
-    """The workspace's proposal service, built on first use."""
+    """The workspace's proposal service, built on first use (by one thread)."""
+    with _SERVICE_LOCK:
+        return _service(ls)
+
+
+def _service(ls: HexadServer) -> ProposalService:
     if ls.proposals is not None:
         ls.proposals.models = ls.model_service()  # rebuilt when the models setting changes
         return ls.proposals

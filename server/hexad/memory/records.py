@@ -407,6 +407,17 @@ class Records:
             "steps": steps,
         }
 
+    def recent_plan_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest plan runs first, with their steps."""
+        ids = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT id FROM memory_plan_runs ORDER BY updated DESC, rowid DESC LIMIT ?",
+                (limit,),
+            )
+        ]
+        return [run for run in (self.plan_run(i) for i in ids) if run is not None]
+
     def unfinished_plan_runs(self) -> list[dict[str, Any]]:
         ids = [
             r[0]
