@@ -137,8 +137,8 @@ def interrupted(tmp_path: Path) -> tuple[Path, str]:
         [
             "plan",
             "--signature",
-            "inventory.report.low_stock",
-            "items, threshold=3, floor=0",
+            "inventory.stock.restock",
+            "amount: int, item: Item",
             "-w",
             str(root),
             "--dry-run",
@@ -184,7 +184,8 @@ async def test_a_plan_interrupted_by_a_restart_is_paused_announced_and_resumed(
     EditorSide(ws)
     done = await ws.command("hexad.plan.run", {"run": run_id})
     assert done["status"] == "done", done["markdown"]
-    assert "floor=0" in ws.text("inventory/report.py")
+    assert "def restock(amount: int, item: Item)" in ws.text("inventory/stock.py")
+    assert "restock(3, Item(" in ws.text("tests/test_stock.py")
     again = await ws.command("hexad.plans", {"limit": 5})
     assert next(p for p in again if p["run"] == run_id)["status"] == "done"
     with pytest.raises(JsonRpcException, match="limit"):

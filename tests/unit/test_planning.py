@@ -50,7 +50,10 @@ def _validate(plan: Plan, root: Path, conn: Connection, engine: Engine) -> Valid
 def test_change_signature_plan_orders_definition_call_sites_and_tests(ws: Ws) -> None:
     root, conn, engine = ws
     plan = plan_change_signature(
-        IndexReader(conn), "inventory.stock.total_value", "items, percent=0, rounding=None"
+        IndexReader(conn),
+        "inventory.stock.total_value",
+        "items, rounding, percent=0",
+        values={"rounding": "None"},
     )
     kinds = [s.kind for s in plan.steps]
     assert kinds[0] == "signature" and kinds[-1] == "run_tests"
@@ -215,9 +218,7 @@ def test_a_failed_step_stops_the_plan_and_is_remembered(ws: Ws) -> None:
         def holds(self, condition: Condition) -> bool:
             return True
 
-    plan = plan_change_signature(
-        IndexReader(conn), "inventory.stock.restock", "item, amount, note=''"
-    )
+    plan = plan_change_signature(IndexReader(conn), "inventory.stock.restock", "amount, item")
     runner = PlanRunner(Records(conn), Failing(), lambda p: _validate(p, root, conn, engine))
     run_id, _ = runner.start(plan)
     result = runner.run(run_id)
@@ -256,7 +257,7 @@ def test_the_plan_command_plans_validates_and_runs(tmp_path: Path) -> None:
 
     root = tmp_path / "ws"
     shutil.copytree(FIXTURE, root)
-    args = ["plan", "--signature", "inventory.report.low_stock", "items, threshold=3, floor=0"]
+    args = ["plan", "--signature", "inventory.stock.restock", "amount: int, item: Item"]
     dry = CliRunner().invoke(cli, [*args, "-w", str(root), "--dry-run", "--json"])
     assert dry.exit_code == 0, dry.output
     data = json.loads(dry.output)
@@ -266,16 +267,16 @@ def test_the_plan_command_plans_validates_and_runs(tmp_path: Path) -> None:
         "ripple",
         "run_tests",
     ]
-    assert "floor" not in (root / "inventory/report.py").read_text(), "a dry run changes nothing"
+    assert "def restock(item" in (root / "inventory/stock.py").read_text(), (
+        "a dry run changes nothing"
+    )
 
     ran = CliRunner().invoke(
         cli, ["plan", "--resume", data["run"], "-w", str(root), "--approve", "--json"]
     )
     assert ran.exit_code == 0, ran.output
     assert json.loads(ran.output)["status"] == "done"
-    assert (
-        "def low_stock(items, threshold=3, floor=0)" in (root / "inventory/report.py").read_text()
-    )
+    assert "def restock(amount: int, item: Item)" in (root / "inventory/stock.py").read_text()
 
     bad = CliRunner().invoke(
         cli, ["plan", "--signature", "inventory.nowhere", "x", "-w", str(root)]

@@ -18,7 +18,14 @@ from hexad.execution.edits import EditError, resolve_inside
 from hexad.execution.proposals import NothingToChange
 from hexad.inference.base import CancelToken
 from hexad.lsp import proposals
-from hexad.lsp.plans import Planned, ServiceExecutor, make_plan, make_replanner, max_replans
+from hexad.lsp.plans import (
+    Planned,
+    ServiceExecutor,
+    make_plan,
+    make_replanner,
+    max_replans,
+    tests_each_step,
+)
 from hexad.lsp.server import REQUEST_ID, HexadServer
 from hexad.memory.records import Records
 from hexad.planning.intents import Intent
@@ -50,7 +57,7 @@ class EditorExecutor(ServiceExecutor):
         if step.kind == "run_tests":
             return self._tests(step)
         try:
-            proposal = proposals.propose(self.ls, step.action)
+            proposal = proposals.propose(self.ls, step.action, run_tests=tests_each_step(plan))
         except NothingToChange as exc:
             return StepResult(True, f"nothing to change: {exc}")
         except HexadError as exc:

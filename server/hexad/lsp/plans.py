@@ -101,6 +101,13 @@ def make_replanner(
     return Replanner(reader, executor.holds, text_of=text_of, model=model)
 
 
+def tests_each_step(plan: Plan) -> bool:
+    """Whether a step's proposal runs the tests: not when the plan has its own tests step
+    (a signature change breaks its callers' tests until the call-site steps ran; the
+    steps are still checked for syntax, symbols, compilation and names one by one)."""
+    return not any(s.kind == "run_tests" for s in plan.steps)
+
+
 def max_replans(engine: Engine) -> int:
     """The policy's ``replans_per_plan``."""
     value = engine.policy.budget("replans_per_plan").value
@@ -139,7 +146,9 @@ class ServiceExecutor:
             return self._tests(step)
         try:
             proposal = self.service.propose(
-                ProposalRequest.parse(step.action), task_id=_task_id(plan.task)
+                ProposalRequest.parse(step.action),
+                task_id=_task_id(plan.task),
+                run_tests=tests_each_step(plan),
             )
         except NothingToChange as exc:
             return StepResult(True, f"nothing to change: {exc}")

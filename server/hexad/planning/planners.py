@@ -96,6 +96,9 @@ def plan_change_signature(
             raise PlanningError(f"{sym.qualname} already takes ({new_params})")
         old = was
     sites = _certain_sites(reader, sym)
+    untouched = calls_unaffected(old, new_params)
+    if untouched:
+        sites = []  # every call already fits the new signature
     files = {e.path for e in sites} - {sym.path}
     common = {"symbol": sym.qualname, "params": new_params, "values": dict(values or {})}
     changed = Condition(kind="signature_is", target=sym.qualname, value=new_params)
@@ -134,8 +137,13 @@ def plan_change_signature(
         task=task or f"Change {sym.qualname} to ({new_params})",
         planner="deterministic:signature",
         summary=(
-            f"{sym.qualname}({old}) → ({new_params}); {len(sites)} call sites in "
-            f"{len(files) + (1 if any(e.path == sym.path for e in sites) else 0)} files"
+            f"{sym.qualname}({old}) → ({new_params}); "
+            + (
+                "only parameters with defaults are added: no call site changes"
+                if untouched
+                else f"{len(sites)} call sites in "
+                f"{len(files) + (1 if any(e.path == sym.path for e in sites) else 0)} files"
+            )
         ),
         steps=steps,
     )
@@ -283,6 +291,44 @@ def _names(params: str) -> list[str]:
     if a.kwarg:
         out.append(a.kwarg.arg)
     return out
+
+
+def _arguments(params: str) -> ast.arguments:
+    fn = ast.parse(f"def f({params}): pass").body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    return fn.args
+
+
+def calls_unaffected(old: str, new: str) -> bool:
+    """Whether every call that fits ``old`` also fits ``new`` and means the same: ``new``
+    only adds parameters with defaults, after the positional ones (or keyword-only)."""
+    try:
+        a, b = _arguments(old), _arguments(new)
+    except SyntaxError:
+        return False
+
+    def positional(args: ast.arguments) -> list[tuple[str, bool, bool]]:
+        plain = [*args.posonlyargs, *args.args]
+        first_default = len(plain) - len(args.defaults)
+        return [
+            (p.arg, i < len(args.posonlyargs), i >= first_default) for i, p in enumerate(plain)
+        ]
+
+    pa, pb = positional(a), positional(b)
+    if pb[: len(pa)] != pa or any(not has_default for _, _, has_default in pb[len(pa) :]):
+        return False
+    if a.vararg is not None and len(pb) != len(pa):
+        return False  # extra positionals would take what *args took
+    if (a.vararg is None) != (b.vararg is None) or (a.kwarg is None) != (b.kwarg is None):
+        return False
+    added = set(_names(new)) - set(_names(old))
+    if a.kwarg is not None and added:
+        return False  # a new named parameter takes keywords that went to **kwargs
+    kw_a = {p.arg: d is not None for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True)}
+    kw_b = {p.arg: d is not None for p, d in zip(b.kwonlyargs, b.kw_defaults, strict=True)}
+    if any(kw_b.get(name) is None or (has and not kw_b[name]) for name, has in kw_a.items()):
+        return False
+    return all(has for name, has in kw_b.items() if name not in kw_a)
 
 
 def same_parameters(a: str, b: str) -> bool:
