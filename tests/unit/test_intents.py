@@ -257,3 +257,111 @@ def test_the_plan_command_takes_every_intent(tmp_path: Path) -> None:
         cli, ["plan", "--move", "a.b", "c.py", "--rename-module", "a.py", "b.py", "-w", str(root)]
     )
     assert both.exit_code == 2 and "give one intent" in both.output
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "unaffected"),
+    [
+        ("items, threshold=3", "items, threshold=3, floor=0", True),
+        ("a, *, k", "a, *, k, j=2", True),
+        ("a, *args", "a, *args, k=1", True),
+        ("a, b", "a, b, c", False),
+        ("a, b", "b, a", False),
+        ("a, *args", "a, b=1, *args", False),
+        ("a, *, k=1", "a, *, k", False),
+        ("a, **kw", "a, b=1, **kw", False),
+        ("a, b=2", "a, b", False),
+    ],
+)
+def test_which_signature_changes_leave_every_call_alone(
+    old: str, new: str, unaffected: bool
+) -> None:
+    from hexad.planning.planners import calls_unaffected
+
+    assert calls_unaffected(old, new) is unaffected
+
+
+def test_a_move_that_would_make_modules_import_each_other_drops_the_reexport(ws: Ws) -> None:
+    from hexad.planning.module_planners import plan_move_symbol
+
+    root, conn, _ = ws
+    reader = IndexReader(conn)
+
+    def text_of(path: str) -> str:
+        return (root / path).read_text()
+
+    plan = plan_move_symbol(
+        reader, "inventory.pricing.with_tax", "inventory/tax.py", text_of=text_of
+    )
+    assert plan.steps[0].action["reexport"] is False
+    assert "no re-export: with_tax uses TAX_RATE, which stays" in plan.summary
+    with pytest.raises(PlanningError, match="would import each other"):
+        plan_move_symbol(
+            reader, "inventory.pricing.with_tax", "inventory/tax.py", reexport=True, text_of=text_of
+        )
+    free = plan_move_symbol(reader, "inventory.pricing.discount", "inventory/d.py", text_of=text_of)
+    assert "reexport" not in free.steps[0].action, "a public name that uses nothing stays exported"
+
+
+def _runner(root: Path, conn: Connection, engine: Engine, tmp_path: Path) -> PlanRunner:
+    service = _service(root, conn, engine, tmp_path)
+
+    def reader() -> IndexReader:
+        return IndexReader(conn)
+
+    def exists(path: str) -> bool:
+        return resolve_inside(root, path).is_file()
+
+    executor = ServiceExecutor(
+        service, reader, lambda: Indexer(root, conn=conn).run(), approve=True, file_exists=exists
+    )
+    return PlanRunner(
+        Records(conn),
+        executor,
+        lambda p: validate(p, reader(), engine, file_exists=exists),
+        replanner=make_replanner(service, reader, executor),
+        max_replans=2,
+    )
+
+
+def test_a_step_whose_file_is_gone_fails_before_it_runs_and_is_replanned(
+    ws: Ws, tmp_path: Path
+) -> None:
+    root, conn, engine = ws
+    intent = {"kind": "signature", "symbol": "inventory.stock.restock", "params": "amount, item"}
+    plan = plan_intent(IndexReader(conn), Intent.parse(intent))
+    runner = _runner(root, conn, engine, tmp_path)
+    run_id, _ = runner.start(plan)
+    (root / "tests/test_stock.py").rename(root / "tests/test_inventory_stock.py")
+    Indexer(root, conn=conn).run()
+    done = runner.run(run_id)
+    failed = [s for s in done.steps if s.status == "failed"]
+    assert len(failed) == 1 and "no longer true: tests/test_stock.py exists" in str(
+        failed[0].detail
+    )
+    assert done.replans == 1 and all(s.status in ("done", "failed") for s in done.steps)
+    assert "restock(3, Item(" in (root / "tests/test_inventory_stock.py").read_text()
+
+
+def test_work_the_code_grew_while_a_plan_ran_is_added_at_the_end(ws: Ws, tmp_path: Path) -> None:
+    root, conn, engine = ws
+    intent = {
+        "kind": "signature",
+        "symbol": "inventory.report.low_stock",
+        "params": "items, floor, threshold=3",
+        "values": {"floor": "0"},
+    }
+    plan = plan_intent(IndexReader(conn), Intent.parse(intent))
+    runner = _runner(root, conn, engine, tmp_path)
+    run_id, _ = runner.start(plan)
+    (root / "inventory/alerts.py").write_text(
+        "from inventory.report import low_stock\n\n\ndef alert(items):\n"
+        "    return low_stock(items, 2)\n"
+    )
+    Indexer(root, conn=conn).run()
+    done = runner.run(run_id)
+    assert Records(conn).plan_run(run_id)["status"] == "done"  # type: ignore[index]
+    assert done.replans == 1
+    assert "low_stock(items, 0, 2)" in (root / "inventory/alerts.py").read_text()
+    kinds = [s.kind for s in done.steps]
+    assert kinds.count("run_tests") == 2, "the tests ran again after the added step"

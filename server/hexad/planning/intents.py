@@ -130,7 +130,12 @@ def plan_intent(reader: IndexReader, intent: Intent, *, text_of: TextOf | None =
     elif intent.kind == "move":
         assert intent.symbol is not None and intent.target is not None
         plan = plan_move_symbol(
-            reader, intent.symbol, intent.target, reexport=intent.reexport, task=title
+            reader,
+            intent.symbol,
+            intent.target,
+            reexport=intent.reexport,
+            task=title,
+            text_of=text_of,
         )
     elif intent.kind == "rename_module":
         assert intent.path is not None and intent.new_path is not None
@@ -196,6 +201,32 @@ class Replanner:
             raise ReplanRefused("the model gave no valid plan for the rest")
         return self._merge(plan, failed, fresh)
 
+    def rest(self, plan: Plan) -> Plan | None:
+        """After every step ran: the steps the intent still needs on the index as it is
+        now (edits no step made yet, then the tests once more); None when there are
+        none. Only structural intents can be checked this way."""
+        if plan.intent is None:
+            return None
+        try:
+            intent = Intent.parse(plan.intent)
+            if not intent.deterministic:
+                return None
+            fresh = plan_intent(self.reader(), intent, text_of=self.text_of)
+        except PlanningError:
+            return None  # e.g. the move is done: its symbol is no longer where it was
+        ran = [s.action for s in plan.steps if s.status == "done"]
+        todo = [
+            s
+            for s in fresh.steps
+            if s.kind != "run_tests"
+            and not self._achieved(s)
+            and not any(_same_action(s.action, a) for a in ran)
+        ]
+        if not todo:
+            return None
+        todo += [s for s in fresh.steps if s.kind == "run_tests"]
+        return self._combine(plan, fresh, todo)
+
     def _merge(self, plan: Plan, failed: Step, fresh: Plan) -> Plan | None:
         ran = [s.action for s in plan.steps if s.status == "done" and s.kind != "run_tests"]
         todo = [
@@ -211,6 +242,10 @@ class Replanner:
             )
         if not todo:
             raise ReplanRefused("nothing is left to do, yet a step failed")
+        return self._combine(plan, fresh, todo)
+
+    def _combine(self, plan: Plan, fresh: Plan, todo: list[Step]) -> Plan:
+        """The steps that ran, then ``todo`` (from ``fresh``) renumbered after them."""
         kept = [s.model_copy(deep=True) for s in plan.steps if s.status in FINISHED]
         start = max((s.id for s in kept), default=0) + 1
         number = {s.id: start + i for i, s in enumerate(todo)}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import networkx as nx
 
@@ -35,8 +35,10 @@ def plan_move_symbol(
     *,
     reexport: bool | None = None,
     task: str | None = None,
+    text_of: Callable[[str], str | None] | None = None,
 ) -> Plan:
-    """Move the top-level ``qualname`` to the module file ``target_path``."""
+    """Move the top-level ``qualname`` to the module file ``target_path``. ``text_of``
+    gives a file's current text: the names the symbol uses beyond calls."""
     sym = top_symbol(reader, qualname)
     _check_target(target_path, sym.path)
     target_module = module_for_path(reader, target_path)
@@ -44,6 +46,22 @@ def plan_move_symbol(
     if _defined(reader, new):
         raise PlanningError(f"{new} exists already")
     exists = _indexed(reader, target_path)
+    note = ""
+    staying = _uses_staying(reader, sym, text_of(sym.path) if text_of is not None else None)
+    if staying and not sym.name.startswith("_") and reexport is not False:
+        # the source would import the target (the re-export), which imports the source
+        if reexport:
+            raise PlanningError(
+                f"{sym.name} uses {', '.join(staying)} from {sym.path}: with a re-export the "
+                "two modules would import each other; move those names too (split the "
+                "module) or move it without a re-export"
+            )
+        reexport = False
+        note = (
+            f"; no re-export: {sym.name} uses {', '.join(staying)}, which "
+            f"{'stays' if len(staying) == 1 else 'stay'}, so the modules would import each "
+            "other (code outside the workspace that imports it from the old module must follow)"
+        )
     action: dict[str, object] = {"kind": "move", "symbol": sym.qualname, "target": target_path}
     if reexport is not None:
         action["reexport"] = reexport
@@ -79,9 +97,35 @@ def plan_move_symbol(
             f"{sym.qualname} → {new}"
             + ("" if exists else f" (new file {target_path})")
             + f"; imported by {len(users)} file(s)"
+            + note
         ),
         steps=steps,
     )
+
+
+def _uses_staying(reader: IndexReader, sym: Symbol, text: str | None) -> list[str]:
+    """Top-level names of ``sym``'s module that ``sym``'s definition refers to (they
+    stay): every name, from the text when there is one, else the calls the index saw."""
+    tops = {
+        s.name
+        for s in reader.symbols_in_file(sym.path)
+        if s.parent_id is None and s.name != sym.name
+    }
+    if not tops:
+        return []
+    if text is not None:
+        try:
+            return sorted(
+                _uses_from_text(text, {sym.name, *tops}).get(sym.name, set()) - {sym.name}
+            )
+        except PlanningError:
+            pass  # does not parse now: the index's view
+    rows = reader.conn.execute(
+        "SELECT DISTINCT r.name FROM refs r JOIN files f ON f.id = r.file_id "
+        "WHERE f.path = ? AND r.line BETWEEN ? AND ? ORDER BY 1",
+        (sym.path, sym.span.start_line, sym.span.end_line),
+    ).fetchall()
+    return [str(r[0]) for r in rows if str(r[0]) in tops]
 
 
 def plan_rename_module(
@@ -338,12 +382,14 @@ def _defined(reader: IndexReader, qualname: str) -> bool:
 
 
 def _importers(reader: IndexReader, sym: Symbol) -> list[str]:
-    """Files importing ``sym`` by name or importing its module."""
+    """Files importing ``sym`` by name (or with ``*``), or importing its module and
+    naming ``sym`` somewhere (``module.name``)."""
     rows = reader.conn.execute(
         "SELECT DISTINCT f.path FROM imports i JOIN files f ON f.id = i.file_id "
         "JOIN files t ON t.id = i.target_file_id WHERE t.path = ? AND f.path != ? "
-        "AND (i.name IN (?, ?) OR i.name IS NULL OR i.wildcard = 1) ORDER BY 1",
-        (sym.path, sym.path, sym.name, sym.qualname.rsplit(".", 2)[-2]),
+        "AND (i.name = ? OR i.wildcard = 1 OR ((i.name IS NULL OR i.name = ?) AND EXISTS "
+        "(SELECT 1 FROM refs r WHERE r.file_id = f.id AND r.name = ?))) ORDER BY 1",
+        (sym.path, sym.path, sym.name, sym.qualname.rsplit(".", 2)[-2], sym.name),
     ).fetchall()
     return [str(r[0]) for r in rows]
 

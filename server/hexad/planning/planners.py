@@ -119,7 +119,7 @@ def plan_change_signature(
                 id=len(steps) + 1,
                 title=f"Update {count} call site{'s' if count != 1 else ''} in {path}",
                 action={"kind": "ripple", **common, "old_params": old, "only_paths": [path]},
-                preconditions=[changed],
+                preconditions=[changed, Condition(kind="file_exists", target=path)],
                 depends_on=[1],
                 why="call sites grouped by file, files others import first",
             )
@@ -241,7 +241,7 @@ def plan_add_parameter(
                         "values": {name: name},
                         "only_paths": [path],
                     },
-                    preconditions=[added],
+                    preconditions=[added, Condition(kind="file_exists", target=path)],
                     depends_on=[1, *caller_steps],
                     why="each caller hands its own parameter on",
                 )
@@ -310,9 +310,7 @@ def calls_unaffected(old: str, new: str) -> bool:
     def positional(args: ast.arguments) -> list[tuple[str, bool, bool]]:
         plain = [*args.posonlyargs, *args.args]
         first_default = len(plain) - len(args.defaults)
-        return [
-            (p.arg, i < len(args.posonlyargs), i >= first_default) for i, p in enumerate(plain)
-        ]
+        return [(p.arg, i < len(args.posonlyargs), i >= first_default) for i, p in enumerate(plain)]
 
     pa, pb = positional(a), positional(b)
     if pb[: len(pa)] != pa or any(not has_default for _, _, has_default in pb[len(pa) :]):

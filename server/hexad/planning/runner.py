@@ -89,7 +89,14 @@ class PlanRunner:
         while True:
             step = next((s for s in plan.steps if s.status in ("pending", "running")), None)
             if step is None:
-                break
+                more = self._complete(plan)
+                if more is None:
+                    break
+                plan = more
+                self.records.save_plan_run(
+                    plan.task, _stored(plan, None), run_id=run_id, status="running"
+                )
+                continue
             if self.cancelled:
                 self._finish(run_id, plan, "cancelled", "cancelled by the user")
                 return plan
@@ -101,7 +108,11 @@ class PlanRunner:
                 continue
             step.status = "running"
             self._save(run_id, plan, step)
-            result = self.executor.run(plan, step)
+            gone = [c.describe() for c in step.preconditions if not self.executor.holds(c)]
+            if gone:
+                result = StepResult(False, "before it ran, no longer true: " + "; ".join(gone))
+            else:
+                result = self.executor.run(plan, step)
             step.proposal = result.proposal
             if result.ok:
                 missing = [c.describe() for c in step.postconditions if not self.executor.holds(c)]
@@ -154,6 +165,21 @@ class PlanRunner:
             return None, f"not replanned: the new plan is invalid ({errors})"
         fresh.replans = plan.replans + 1
         return fresh, ""
+
+    def _complete(self, plan: Plan) -> Plan | None:
+        """Once every step ran: the rest of the work, when the index shows the task is not
+        finished (the code changed while the plan ran: a new call site, say), as more
+        steps; None when it is. Counts as a replan."""
+        rest = getattr(self.replanner, "rest", None)
+        if rest is None or plan.replans >= self.max_replans:
+            return None
+        if any(s.status != "done" for s in plan.steps):
+            return None
+        more: Plan | None = rest(plan)
+        if more is None or not self.validator(more).ok:
+            return None
+        more.replans = plan.replans + 1
+        return more
 
     def _save(self, run_id: str, plan: Plan, step: Step) -> None:
         self.records.save_plan_run(plan.task, _stored(plan, None), run_id=run_id, status="running")
