@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from lsprotocol import types
 
-from hexad.lsp import handlers, planning, proposals
+from hexad.lsp import handlers, planning, proposals, status
 from hexad.lsp.server import HexadServer
 
 
@@ -82,6 +82,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("hexad.plan", planning.plan_command),
     ("hexad.plan.run", planning.plan_run_command),
     ("hexad.plan.cancel", planning.plan_cancel_command),
+    ("hexad.status", status.status_command),
 )
 
 
