@@ -13,6 +13,7 @@ import pytest
 from hexad.core.text import UTF16
 from hexad.perception.extract import extract
 from hexad.perception.facts import FileFacts
+from hexad.perception.files import MAX_FILE_BYTES
 from hexad.perception.language import default_registry
 from hexad.perception.live import LiveDocument, LiveIndex, TextEdit
 from tests.conftest import WriteWorkspace
@@ -152,3 +153,26 @@ def test_many_quick_edits_coalesce_and_end_current(live: LiveIndex, tmp_path: Pa
     live.change("pkg/use.py", 120, ["def final_name():\n    return 1\n"])
     assert live.wait_for("pkg/use.py")
     assert _names(live, "pkg/use.py") == {"pkg.use.final_name"}
+
+
+def test_a_buffer_past_the_walks_size_limit_is_skipped_like_the_file(live: LiveIndex) -> None:
+    """The walk skips files over MAX_FILE_BYTES; a buffer that size is skipped the same
+    way (its file has no facts while it stays so), and indexed again once it shrinks."""
+    line = "value_%07d = 1\n"
+    huge = "".join(line % i for i in range(MAX_FILE_BYTES // len(line % 0) + 2))
+    assert len(huge.encode()) > MAX_FILE_BYTES
+    live.open("pkg/core.py", BASE, 1)
+    assert live.wait_for("pkg/core.py")
+    assert "pkg.core.alpha" in _names(live, "pkg/core.py")
+    live.change("pkg/core.py", 2, [huge])
+    assert live.wait_for("pkg/core.py")
+    assert _names(live, "pkg/core.py") == set()
+    (reason,) = (
+        live.reader()
+        .conn.execute("SELECT skip_reason FROM files WHERE path = 'pkg/core.py'")
+        .fetchone()
+    )
+    assert reason.startswith("too large")
+    live.change("pkg/core.py", 3, ["def small_again():\n    pass\n"])
+    assert live.wait_for("pkg/core.py")
+    assert _names(live, "pkg/core.py") == {"pkg.core.small_again"}

@@ -229,3 +229,13 @@ def test_invalidation_is_narrow_for_body_edits_and_wide_for_new_names(
         "def helper():\n    return 1\n\ndef run(x):\n    return x.process()\n\n"
         "class R:\n    def process(self):\n        pass\n"
     ) == {("b.py", "helper"), ("c.py", "process")}
+
+
+def test_a_query_longer_than_any_name_finds_nothing_at_once(reader: IndexReader) -> None:
+    """A client may send a workspace/symbol query of megabytes; no name can hold it, so
+    none is searched (the fuzzer found a 20 MB query taking four minutes of CPU)."""
+    assert [s.qualname for s, _ in reader.search("helper")][:1] == ["app.core.util.helper"]
+    assert reader.search("q" * 2_000_000) == []
+    assert reader.search("app." * 500_000) == []  # the qualified-name path
+    longest = max(len(s.name) for s, _ in reader.search("", limit=1000))
+    assert reader.search("x" * (longest + 1)) == []

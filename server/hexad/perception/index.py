@@ -16,6 +16,7 @@ _SYMBOL_COLUMNS = (
 )
 SYMBOL_SELECT = f"SELECT {_SYMBOL_COLUMNS} FROM symbols s JOIN files f ON f.id = s.file_id"
 _PRIMARY = frozenset({"class", "function", "method", "interface", "struct", "constructor"})
+LONG_QUERY = 256  # characters: past this a query is checked against the longest name first
 _BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[_\-.]+")
 
 
@@ -103,6 +104,7 @@ class NameMatcher:
         lowered = [n.lower() for n in self.names]
         self._lowered = lowered
         self._blob = "\n".join(lowered)
+        self._longest = max(map(len, lowered), default=0)
         self._starts: list[int] = []
         offset = 0
         for n in lowered:
@@ -113,6 +115,8 @@ class NameMatcher:
         if not query:
             return [(1.0, n) for n in self.names[:limit]]
         q = query.lower()
+        if len(q) > self._longest:  # no name can hold it (and a huge query stays cheap)
+            return []
         candidates: Iterable[int]
         if len(q) == 1:  # one character: names that start with it
             lo = bisect.bisect_left(self._lowered, q)
@@ -184,6 +188,10 @@ class IndexReader:
     def _search_qualified(
         self, query: str, limit: int, kinds: tuple[str, ...]
     ) -> list[tuple[Symbol, float]]:
+        if len(query) > LONG_QUERY:
+            (longest,) = self.conn.execute("SELECT max(length(qualname)) FROM symbols").fetchone()
+            if len(query) > (longest or 0):  # nothing can contain it
+                return []
         sql = f"{SYMBOL_SELECT} WHERE s.qualname LIKE ? ESCAPE '\\'"
         like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         params: list[object] = [like]

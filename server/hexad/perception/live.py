@@ -32,7 +32,7 @@ from hexad.core.hashing import content_hash
 from hexad.core.text import UTF8, bytes_from_units
 from hexad.perception.extract import extract
 from hexad.perception.facts import FileFacts
-from hexad.perception.files import SKIPPED_DIRS, IgnoreMatcher
+from hexad.perception.files import MAX_FILE_BYTES, SKIPPED_DIRS, IgnoreMatcher
 from hexad.perception.index import IndexReader
 from hexad.perception.indexer import Indexer, IndexSummary
 from hexad.perception.language import LanguageRegistry, LanguageSpec, default_registry
@@ -426,6 +426,12 @@ class LiveIndex:
         with doc.lock:
             version = doc.version
             data = doc.data
+            if len(data) > MAX_FILE_BYTES:
+                doc.tree = None
+        if len(data) > MAX_FILE_BYTES:
+            self._skip_doc(doc, version, f"too large ({len(data)} bytes > {MAX_FILE_BYTES})")
+            return
+        with doc.lock:
             parser = self._parsers.get(doc.spec.name)
             if parser is None:
                 parser = self._parsers[doc.spec.name] = doc.spec.parser()
@@ -460,6 +466,19 @@ class LiveIndex:
             "document",
             {"path": path, "version": version, "ms": (time.perf_counter() - started) * 1000},
         )
+
+    def _skip_doc(self, doc: LiveDocument, version: int, reason: str) -> None:
+        """A buffer the walk would skip (too large) is skipped the same way: its file has
+        no facts while it stays so, and the index thread is not held up parsing it."""
+        with transaction(self._write_conn):
+            writer = FactWriter(self._write_conn)
+            writer.write(FileFacts(doc.path, None, None, "", 0, 0, skip_reason=reason))
+            writer.finish()
+        with doc.lock:
+            doc.indexed_version = max(doc.indexed_version, version)
+        self.generation += 1
+        self._wake(doc.path, version)
+        self._emit("document", {"path": doc.path, "version": version, "skipped": reason})
 
     def _wake(self, path: str, version: int | None) -> None:
         with self._docs_lock:
