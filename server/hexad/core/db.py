@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sqlite3 as _stdlib_sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,9 +36,10 @@ APPLICATION_ID = 0x48584144  # "HXAD" in PRAGMA application_id marks a Hexad dat
 RECOVERY_KEY = "db.recovered"  # meta key: JSON notice of a file moved aside by connect()
 _ANNOUNCED: set[str] = set()  # files this process moved aside, and logged a warning for
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _SIDECARS = ("-wal", "-shm", "-journal")  # files that belong to a database file
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 _SQLITE_READONLY = 8
+_SQLITE_NOTADB = 26
 _CORRUPTION_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
@@ -55,6 +57,25 @@ def _pick_driver() -> ModuleType:
 
 sqlite = _pick_driver()
 Connection = Any  # sqlite3.Connection or sqlean.Connection: same API, distinct classes
+
+
+# (st_dev, st_ino) of the database files this process has opened connections to
+_OPENED: set[tuple[int, int]] = set()
+_OPENED_LOCK = threading.Lock()
+
+
+def _is_opened(identity: tuple[int, int] | None) -> bool:
+    with _OPENED_LOCK:
+        return identity in _OPENED
+
+
+def _mark_opened(path: Path) -> None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return
+    with _OPENED_LOCK:
+        _OPENED.add((stat.st_dev, stat.st_ino))
 
 
 def database_path(workspace: Path) -> Path:
@@ -80,14 +101,19 @@ def connect(
             return _open_writable(Path(":memory:"), _Finding("fresh"), migrate, timeout)
         path = Path(path)
         if readonly:
-            return _open_readonly(path, timeout)
+            conn = _open_readonly(path, timeout)
+            _mark_opened(path)
+            return conn
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.parent.name == DB_DIRNAME:
             _ensure_ignored(path.parent)
         finding = _examine(path, deep=migrate, timeout=timeout)
         if finding.state not in ("corrupt", "foreign"):
-            return _open_writable(path, finding, migrate, timeout)
-        return _recover(path, finding, migrate, timeout)
+            conn = _open_writable(path, finding, migrate, timeout)
+        else:
+            conn = _recover(path, finding, migrate, timeout)
+        _mark_opened(path)
+        return conn
     except sqlite.DatabaseError as exc:
         raise DatabaseError(f"cannot open the Hexad database at {path}: {exc}") from exc
 
@@ -197,10 +223,16 @@ def _examine(path: Path, *, deep: bool, timeout: float, readonly: bool = False) 
     identity = (stat.st_dev, stat.st_ino)
     if stat.st_size == 0:
         return _Finding("fresh", identity=identity)
-    with path.open("rb") as file:
-        header = file.read(len(_SQLITE_MAGIC))
-    if header != _SQLITE_MAGIC:
-        return _Finding("corrupt", "it is not an SQLite file", identity)
+    # Closing any descriptor of a file drops every POSIX lock this process holds on it:
+    # another process could then take itself for the last connection and delete the WAL
+    # that this process's open connections still write to. So the header is read by hand
+    # only from files this process has no connection to; SQLite judges the others
+    # (SQLITE_NOTADB, in _inspect).
+    if not _is_opened(identity):
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_MAGIC))
+        if header != _SQLITE_MAGIC:
+            return _Finding("corrupt", "it is not an SQLite file", identity)
     try:
         conn = _open_ro(path, timeout)
         try:
@@ -245,6 +277,8 @@ def _inspect(conn: Connection, *, deep: bool) -> _Finding:
                 return _Finding("corrupt", " ".join(str(result).split())[:200])
         return _Finding(state)
     except sqlite.DatabaseError as exc:
+        if _error_code(exc) & 0xFF == _SQLITE_NOTADB or "not a database" in str(exc).lower():
+            return _Finding("corrupt", "it is not an SQLite file")
         if _is_corruption(exc):
             return _Finding("corrupt", str(exc))
         raise
