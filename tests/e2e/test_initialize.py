@@ -105,6 +105,7 @@ async def test_server_info_and_capabilities_follow_the_feature_table(ws: Workspa
         "hexad.plan",
         "hexad.plan.run",
         "hexad.plan.cancel",
+        "hexad.plans",
         "hexad.status",
     ]
     actions = capabilities.code_action_provider

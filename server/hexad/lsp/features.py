@@ -26,9 +26,14 @@ class Feature:
     options: Any = None
 
 
+def initialized(ls: HexadServer, params: types.InitializedParams) -> None:
+    handlers.initialized(ls, params)
+    planning.announce_interrupted(ls)
+
+
 FEATURES: tuple[Feature, ...] = (
     Feature(types.INITIALIZE, handlers.initialize, "loop"),
-    Feature(types.INITIALIZED, handlers.initialized, "loop"),
+    Feature(types.INITIALIZED, initialized, "loop"),
     Feature(types.SHUTDOWN, handlers.shutdown, "loop"),
     Feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION, handlers.did_change_configuration, "loop"),
     Feature(types.TEXT_DOCUMENT_DID_OPEN, handlers.did_open, "loop"),
@@ -82,6 +87,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("hexad.plan", planning.plan_command),
     ("hexad.plan.run", planning.plan_run_command),
     ("hexad.plan.cancel", planning.plan_cancel_command),
+    ("hexad.plans", planning.plans_command),
     ("hexad.status", status.status_command),
 )
 
