@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hexad.execution import journal
 from hexad.execution.edits import (
     Change,
     EditError,
@@ -162,3 +165,87 @@ def test_write_change_rolls_back_when_a_write_fails(
     assert (tmp_path / "b.py").read_text() == "b = 1\n"
     assert not (tmp_path / "c.py").exists()
     assert not list(tmp_path.glob(".hexad-*"))
+
+
+def _three_file_change() -> Change:
+    return Change(
+        (
+            FileChange("a.py", "a = 1\n", "a = 2\n"),
+            FileChange("b.py", "b = 1\n", "b = 2\n"),
+            FileChange("old.py", "o = 1\n", "o = 2\n", new_path="pkg/moved.py"),
+            FileChange("c.py", None, "c = 1\n"),
+        )
+    )
+
+
+def _die_after(replaces: int, root: Path, change: Change) -> None:
+    """Write ``change`` in a forked child that dies (``os._exit``, as abruptly as a kill)
+    right after its ``replaces``-th rename into place."""
+    pid = os.fork()
+    if pid == 0:  # the child
+        real_replace = os.replace
+        count = [0]
+
+        def dying(src: object, dst: object) -> None:
+            real_replace(src, dst)  # type: ignore[arg-type]
+            count[0] += 1
+            if count[0] == replaces:
+                os._exit(9)
+
+        os.replace = dying  # type: ignore[assignment]
+        try:
+            write_change(root, change)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 9
+
+
+@pytest.mark.parametrize("replaces", [1, 2, 3])
+def test_a_write_killed_between_renames_is_undone_by_the_next_one(
+    tmp_path: Path, replaces: int
+) -> None:
+    """The kill leaves some files new and some old; the journal lets the next write (or
+    the next proposal service) put every file back before it does anything."""
+    for name, text in {"a.py": "a = 1\n", "b.py": "b = 1\n", "old.py": "o = 1\n"}.items():
+        (tmp_path / name).write_text(text)
+    _die_after(replaces, tmp_path, _three_file_change())
+    half = {p.name for p in tmp_path.rglob("*.py")}
+    assert list(tmp_path.rglob(".hexad-*")), "the kill left the write half-done"
+    assert (tmp_path / "a.py").read_text() == "a = 2\n"  # the first rename happened
+
+    undone = journal.recover(tmp_path)
+    assert [u.completed for u in undone] == [False]
+    assert (tmp_path / "a.py").read_text() == "a = 1\n"
+    assert (tmp_path / "b.py").read_text() == "b = 1\n"
+    assert (tmp_path / "old.py").read_text() == "o = 1\n"
+    assert not (tmp_path / "pkg" / "moved.py").exists() and not (tmp_path / "c.py").exists()
+    assert not list(tmp_path.rglob(".hexad-*")), f"debris left from {half}"
+    assert not list((tmp_path / journal.JOURNAL_DIR).iterdir())
+    # and the same change then goes through whole
+    write_change(tmp_path, _three_file_change())
+    assert (tmp_path / "pkg" / "moved.py").read_text() == "o = 2\n"
+
+
+def test_a_live_writes_journal_is_left_alone(tmp_path: Path) -> None:
+    """Another process's recovery never undoes a write that is still going on (the
+    journal is locked by its writer)."""
+    (tmp_path / "a.py").write_text("a = 1\n")
+    entry = journal.Entry(
+        tmp_path / "a.py", tmp_path / "a.py", tmp_path / ".hexad-a.py.x.tmp", None, False, False
+    )
+    record = journal.Journal(tmp_path.resolve(), [entry])
+    try:
+        script = "import sys; from pathlib import Path; from hexad.execution import journal;"
+        script += "print(len(journal.recover(Path(sys.argv[1]))))"
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert done.stdout.strip() == "0"
+        assert record.path.exists()
+    finally:
+        record.close()
+    assert not record.path.exists()

@@ -12,12 +12,13 @@ from __future__ import annotations
 import difflib
 import os
 import posixpath
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from hexad.core.errors import HexadError
 from hexad.core.hashing import content_hash
+from hexad.execution import journal
 
 
 class EditError(HexadError):
@@ -159,7 +160,11 @@ def resolve_inside(root: Path, path: str) -> Path:
 def write_change(root: Path, change: Change) -> list[str]:
     """Write ``change`` under ``root``: every file's current text must still equal its
     ``before``; all new texts go to temporary files first and are then moved into place,
-    so a failure leaves every file as it was. Returns the paths written."""
+    so a failure leaves every file as it was — and so does a kill -9 at any point, through
+    the edit journal (:mod:`hexad.execution.journal`), which the next write or the next
+    proposal service undoes. Returns the paths written."""
+    root = root.resolve()
+    journal.recover(root)
     targets: list[tuple[FileChange, Path, Path | None]] = []
     for change_file in change.files:
         source = resolve_inside(root, change_file.path)
@@ -174,52 +179,103 @@ def write_change(root: Path, change: Change) -> list[str]:
         if current != change_file.before:
             state = "does not exist" if current is None else "has changed"
             raise EditError(f"{change_file.path} {state} since the proposal was computed")
-        if change_file.new_path is not None and target.exists():
+        if change_file.new_path is not None and os.path.lexists(target):
             raise EditError(f"{change_file.target} already exists")
         targets.append((change_file, source, target if change_file.after is not None else None))
-    staged: list[tuple[Path, Path]] = []  # (temporary, destination)
-    backups: list[tuple[Path, Path]] = []  # (backup link to the old file, original path)
-    created: list[Path] = []
+    token = secrets.token_hex(4)
+    entries = [
+        journal.Entry(
+            target=target or source,
+            source=source,
+            tmp=(target.with_name(f".hexad-{target.name}.{token}.tmp") if target else None),
+            backup=(
+                source.with_name(f".hexad-{source.name}.{token}.bak")
+                if change_file.before is not None
+                else None
+            ),
+            creates=target is not None and (change_file.before is None or target != source),
+            removes_source=change_file.before is not None
+            and (change_file.deleted or change_file.new_path is not None),
+        )
+        for change_file, source, target in targets
+    ]
     try:
-        for change_file, source, maybe_target in targets:
-            if maybe_target is None:
-                continue
-            target = maybe_target
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".hexad-", suffix=".tmp", dir=target.parent)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(change_file.after or "")
-                handle.flush()
-                os.fsync(handle.fileno())
-            if source.exists():
-                os.chmod(tmp, source.stat().st_mode & 0o7777)
-            staged.append((Path(tmp), target))
-        # every existing file keeps a second name until all new texts are in place
-        for change_file, source, _ in targets:
-            if change_file.before is not None:
-                backup = source.with_name(f".hexad-{source.name}.bak")
-                backup.unlink(missing_ok=True)
-                os.link(source, backup)
-                backups.append((backup, source))
-        for tmp_path, destination in staged:
-            existed = destination.exists()
-            os.replace(tmp_path, destination)
-            if not existed:
-                created.append(destination)
-        for change_file, source, _ in targets:
-            if change_file.before is not None and (change_file.deleted or change_file.new_path):
-                source.unlink()
+        record = journal.Journal(root, entries)
     except OSError as exc:
-        for tmp_path, _ in staged:
-            tmp_path.unlink(missing_ok=True)
-        for new_file in created:
-            new_file.unlink(missing_ok=True)
-        for backup, original in backups:
-            os.replace(backup, original)
+        raise EditError(f"could not start the change: {exc}") from exc
+    try:
+        _write_entries(change, targets, entries)
+        record.done()
+    except OSError as exc:
+        _undo(entries)
+        record.close()
         raise EditError(f"could not write the change: {exc}") from exc
-    for backup, _ in backups:
-        backup.unlink(missing_ok=True)
+    # the backups go while the journal still names them: a kill now leaves nothing behind
+    for entry in entries:
+        if entry.backup is not None:
+            entry.backup.unlink(missing_ok=True)
+    record.close()
     return [f.target for f in change.files]
+
+
+def _write_entries(
+    change: Change,
+    targets: list[tuple[FileChange, Path, Path | None]],
+    entries: list[journal.Entry],
+) -> None:
+    """Stage every new text, link every old file to its backup, then rename into place."""
+    for (change_file, source, target), entry in zip(targets, entries, strict=True):
+        if target is None or entry.tmp is None:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # a new file gets the usual mode (the umask applies); an edited one keeps its own
+        existing = source.exists()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        fd = os.open(entry.tmp, flags, 0o600 if existing else 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(change_file.after or "")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if existing:
+            os.chmod(entry.tmp, source.stat().st_mode & 0o7777)
+    # every existing file keeps a second name until all new texts are in place
+    for entry in entries:
+        if entry.backup is not None:
+            os.link(entry.source, entry.backup)
+    for entry in entries:
+        if entry.tmp is not None:
+            os.replace(entry.tmp, entry.target)
+    for entry in entries:
+        if entry.removes_source:
+            entry.source.unlink()
+    for folder in {e.target.parent for e in entries} | {e.source.parent for e in entries}:
+        _fsync_dir(folder)
+
+
+def _undo(entries: list[journal.Entry]) -> None:
+    """Put every file back as it was after a failed write (this process is alive)."""
+    for entry in entries:
+        renamed = entry.tmp is not None and not entry.tmp.exists()  # in place already
+        if entry.creates and renamed:
+            entry.target.unlink(missing_ok=True)
+    for entry in entries:
+        if entry.backup is not None and os.path.lexists(entry.backup):
+            os.replace(entry.backup, entry.source)
+        if entry.tmp is not None:
+            entry.tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:

@@ -27,6 +27,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from hexad.core.db import Connection
 from hexad.core.errors import HexadError
 from hexad.core.hashing import content_hash
+from hexad.execution import journal
 from hexad.execution.edits import Change, EditError, write_change
 from hexad.execution.engines import imports, model, move, refactor, signature
 from hexad.execution.engines.base import Draft, EngineError, Sources
@@ -232,6 +233,8 @@ class ProposalService:
         self.trust = trust or Trust(conn)
         self._live: dict[int, Proposal] = {}
         self._lock = threading.RLock()
+        # a write a killed process left half-done is undone before anything else happens
+        self.recovered = [r for r in journal.recover(self.root) if not r.completed]
 
     # -- making --------------------------------------------------------------------------
 
