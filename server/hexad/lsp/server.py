@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
+import sys
+import threading
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cattrs.errors import ClassValidationError
 from cattrs.v import transform_error
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcParseError,
+    JsonRpcServerNotInitialized,
+)
+from pygls.io_ import StdinAsyncReader, StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
@@ -34,6 +45,11 @@ from hexad.perception.navigation import Navigator
 log = logging.getLogger(__name__)
 
 _ANSWERED = object()  # a message already dealt with while it was being read
+# A header line that ends a Content-Length header; whatever precedes it on the line is the
+# tail of a frame whose length was wrong, and reading starts again here.
+_CONTENT_LENGTH = re.compile(rb"content-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?\n?\Z", re.I)
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # a longer body is read, dropped and answered as such
+_CHUNK = 1 << 20
 # The id of the request being dispatched: tasks a handler starts inherit it, so a long
 # command can register a CancelToken under its id (pygls cancels only the outer future of
 # workspace/executeCommand, never the command's own coroutine).
@@ -41,9 +57,53 @@ REQUEST_ID: ContextVar[str | int | None] = ContextVar("hexad_request_id", defaul
 
 
 class HexadProtocol(LanguageServerProtocol):
-    """pygls's protocol, except that a request whose params cannot be read is answered
-    with an error (pygls only logs it, and the client would wait for ever), and that a
+    """pygls's protocol, except that every request gets exactly one answer, whatever
+    arrives: a request whose params cannot be read, whose envelope is broken (not JSON,
+    not UTF-8, not JSON-RPC 2.0, an id that is not a number or a string), that comes
+    before ``initialize``, after ``shutdown``, or is a second ``initialize``, is answered
+    with an error (pygls only logs them, and the client would wait for ever); and a
     message may leave its params out."""
+
+    def __init__(self, server: Any, converter: Any) -> None:
+        super().__init__(server, converter)
+        self.initialize_seen = False
+
+    # -- reading bodies (the frames come from read_frames) -----------------------------
+
+    def receive(self, body: bytes) -> None:
+        """Handle one message body as it came off the wire."""
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # answer with the request's id where the rest of the message says it
+            guess = _loads(body.decode("utf-8", "replace"))
+            self._reject(_id_of(guess), JsonRpcParseError(f"the message is not UTF-8: {exc}"))
+            return
+        data = _loads(text)
+        if data is _UNREADABLE:
+            self._reject(None, JsonRpcParseError("the message is not JSON"))
+            return
+        if not isinstance(data, dict):
+            self._reject(None, JsonRpcInvalidRequest("a message must be one JSON object"))
+            return
+        problem = _envelope_problem(data)
+        if problem is not None:
+            if "method" in data and "id" in data:  # a request: it is waiting for an answer
+                self._reject(_id_of(data), JsonRpcInvalidRequest(problem))
+            else:
+                log.warning("dropped a message: %s", problem)
+            return
+        message = self.structure_message(data)  # the top level only: params stay data
+        self.handle_message(message)
+
+    def _reject(self, msg_id: Any, error: JsonRpcException) -> None:
+        log.warning("%s (request %s)", error.message, msg_id)
+        if msg_id is None:
+            # JSON-RPC: an error whose request cannot be told has a null id
+            error_json = {"code": error.code, "message": error.message}
+            self._send_data({"jsonrpc": "2.0", "id": None, "error": error_json})
+        else:
+            self._send_response(msg_id, error=error.to_response_error())
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         if "method" in data and "params" not in data:
@@ -64,20 +124,112 @@ class HexadProtocol(LanguageServerProtocol):
     def handle_message(self, message: Any) -> None:
         if message is _ANSWERED:
             return
-        is_request = getattr(message, "method", None) is not None
+        method = getattr(message, "method", None)
+        is_request = isinstance(method, str) and getattr(message, "id", None) is not None
+        if is_request:
+            error = self._lifecycle_error(str(method))
+            if error is not None:
+                self._reject(message.id, error)
+                return
+            if method == types.INITIALIZE:
+                self.initialize_seen = True
+        elif method is not None and not self.initialize_seen and method != types.EXIT:
+            log.warning("dropped %s: it came before initialize", method)
+            return
         token = REQUEST_ID.set(getattr(message, "id", None) if is_request else None)
         try:
             super().handle_message(message)
         finally:
             REQUEST_ID.reset(token)
 
+    def _lifecycle_error(self, method: str) -> JsonRpcException | None:
+        if method == types.INITIALIZE and self.initialize_seen:
+            return JsonRpcInvalidRequest("the server is already initialized")
+        if method != types.INITIALIZE and not self.initialize_seen:
+            return JsonRpcServerNotInitialized(f"{method} before initialize")
+        if self._shutdown:
+            return JsonRpcInvalidRequest(f"{method} after shutdown")
+        return None
+
     def _handle_cancel_notification(self, msg_id: Any) -> None:
+        if not _valid_id(msg_id):
+            log.warning("$/cancelRequest with an id that is no request's: %r", msg_id)
+            return
         server = self._server
         if isinstance(server, HexadServer):
             cancel = server.cancel_tokens.pop(msg_id, None)
             if cancel is not None:
                 cancel.cancel()
         super()._handle_cancel_notification(msg_id)
+
+
+_UNREADABLE = object()
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _UNREADABLE
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _id_of(data: Any) -> Any:
+    """The id a broken request asks to be answered under, if it is a usable one."""
+    if isinstance(data, dict) and _valid_id(data.get("id")):
+        return data["id"]
+    return None
+
+
+def _envelope_problem(data: dict[str, Any]) -> str | None:
+    if data.get("jsonrpc") != "2.0":
+        return "not a JSON-RPC 2.0 message (jsonrpc must be '2.0')"
+    if "method" in data and not isinstance(data["method"], str):
+        return "method must be a string"
+    if "id" in data and "method" in data and not _valid_id(data["id"]):
+        return "a request's id must be a number or a string"
+    return None
+
+
+async def read_frames(stop: threading.Event, reader: Any, protocol: HexadProtocol) -> None:
+    """pygls's message loop, made to survive what a broken client writes: a frame with a
+    missing, wrong or unreadable Content-Length costs that frame only (reading starts
+    again at the next Content-Length header), and a body that cannot be read is answered
+    with an error rather than only logged."""
+    length: int | None = None
+    while not stop.is_set():
+        line: bytes = await reader.readline()
+        if not line:
+            break
+        found = _CONTENT_LENGTH.search(line)
+        if found is not None:
+            if found.start() > 0 or length is not None:
+                log.warning("dropped %d bytes of a malformed frame", found.start())
+            length = int(found.group(1))
+            continue
+        if line.strip():  # another header (Content-Type), or the rest of a broken frame
+            continue
+        if length is None:  # a blank line with no length before it: nothing to read
+            continue
+        size, length = length, None
+        if size > MAX_MESSAGE_BYTES:
+            while size > 0:  # skipped without holding it
+                chunk: bytes = await reader.readexactly(min(size, _CHUNK))
+                if not chunk:
+                    return
+                size -= len(chunk)
+            protocol._reject(None, JsonRpcInvalidRequest("the message is too large"))
+            continue
+        body: bytes = await reader.readexactly(size) if size else b""
+        if size and not body:
+            break
+        try:
+            protocol.receive(body)
+        except Exception:
+            log.exception("cannot handle a message")
 
 
 class HexadServer(LanguageServer):
@@ -107,6 +259,21 @@ class HexadServer(LanguageServer):
         self._log_file: str | None = None
 
     # -- lifecycle -------------------------------------------------------------
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve on stdin/stdout as pygls does, through :func:`read_frames`."""
+        self._stop_event = threading.Event()
+        reader = StdinAsyncReader(stdin or sys.stdin.buffer, self.thread_pool)
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        assert isinstance(self.protocol, HexadProtocol)
+        try:
+            asyncio.run(read_frames(self._stop_event, reader, self.protocol))
+        except BrokenPipeError:
+            log.error("the connection to the client is lost; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()  # type: ignore[no-untyped-call]
 
     def configure(self, raw: Any) -> None:
         settings, problems = parse_settings(raw)
