@@ -176,3 +176,18 @@ def test_a_buffer_past_the_walks_size_limit_is_skipped_like_the_file(live: LiveI
     live.change("pkg/core.py", 3, ["def small_again():\n    pass\n"])
     assert live.wait_for("pkg/core.py")
     assert _names(live, "pkg/core.py") == {"pkg.core.small_again"}
+
+
+def test_line_starts_follow_every_edit_without_a_rescan() -> None:
+    """The line table is updated in place per edit; it always equals a fresh scan."""
+    spec = default_registry().get("python")
+    rng = random.Random(99)
+    doc = LiveDocument("m.py", spec, BASE.encode(), 1)
+    pieces = ["", "x", "\n", "\n\n", "a\nb", "ü\n", "😀", "    return 1\n"]
+    for _ in range(400):
+        size = len(doc.data)
+        start = rng.randint(0, size)
+        end = min(size, start + rng.choice([0, 0, 1, 3, 12, 40]))
+        doc.apply([TextEdit(doc.point(start), doc.point(end), rng.choice(pieces))])
+        fresh = LiveDocument("m.py", spec, doc.data, 1)
+        assert doc.line_starts.tolist() == fresh.line_starts.tolist()

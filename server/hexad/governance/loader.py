@@ -280,6 +280,9 @@ class PolicyStore:
 
     def ref_for(self, path: Path) -> PolicyFileRef | None:
         """The layer ``path`` belongs to, if it is a policy file of this store."""
+        user_name = self.user_file.name if self.user_file is not None else None
+        if path.suffix != ".toml" and path.name != user_name:
+            return None  # asked for every keystroke in any file: answer without the disk
         path = path.resolve()
         builtin = (self.builtin_dir or data_dir("policies")).resolve()
         if path.parent == builtin and path.suffix == ".toml":

@@ -18,6 +18,8 @@ from hexad.core.types import CallGroup, HoverInfo, Location, Span, Symbol, Symbo
 from hexad.perception.live import TextEdit
 
 LineOf = Callable[[str, int], bytes]
+_UNKNOWN = object()
+PATH_CACHE = 1024  # URIs whose workspace path is kept
 
 SYMBOL_KINDS: dict[str, types.SymbolKind] = {
     "class": types.SymbolKind.Class,
@@ -48,18 +50,32 @@ class Converter:
         self.root = root
         self.encoding = encoding
         self.line_of = line_of
+        self._paths: dict[str, str | None] = {}
 
     # -- paths -----------------------------------------------------------------
 
     def path_from_lsp(self, uri: str) -> str | None:
-        """Workspace-relative path of a file: URI, or None for anything else."""
+        """Workspace-relative path of a file: URI, or None for anything else. Answers
+        are kept for the last URIs asked (every keystroke asks; resolving links each time
+        cost more than the edit itself); :meth:`forget_paths` drops them."""
+        found = self._paths.get(uri, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return found  # type: ignore[return-value]
         fs_path = to_fs_path(uri) if uri.startswith("file:") else None
-        if fs_path is None:
-            return None
-        try:
-            return Path(fs_path).resolve().relative_to(self.root).as_posix()
-        except (ValueError, OSError):
-            return None
+        path: str | None = None
+        if fs_path is not None:
+            try:
+                path = Path(fs_path).resolve().relative_to(self.root).as_posix()
+            except (ValueError, OSError):
+                path = None
+        if len(self._paths) >= PATH_CACHE:
+            self._paths.clear()
+        self._paths[uri] = path
+        return path
+
+    def forget_paths(self) -> None:
+        """Resolve every URI afresh (the files or links under the workspace changed)."""
+        self._paths.clear()
 
     def lsp_uri(self, path: str) -> str:
         full = path if Path(path).is_absolute() else str(self.root / path)

@@ -24,9 +24,10 @@ from pygls.exceptions import (
     JsonRpcParseError,
     JsonRpcServerNotInitialized,
 )
-from pygls.io_ import StdinAsyncReader, StdoutWriter
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from hexad import __version__
@@ -39,6 +40,7 @@ from hexad.inference.base import CancelToken
 from hexad.lsp.convert import Converter
 from hexad.lsp.memory import MemoryWorker
 from hexad.lsp.policies import PolicyDocuments
+from hexad.lsp.stdio import BufferedStdin
 from hexad.perception.live import LiveIndex
 from hexad.perception.navigation import Navigator
 
@@ -151,6 +153,33 @@ class HexadProtocol(LanguageServerProtocol):
             return JsonRpcInvalidRequest(f"{method} after shutdown")
         return None
 
+    # -- documents: pygls keeps only those Hexad reads through it (policy files) --------
+
+    def _keeps_text(self, uri: str) -> bool:
+        """Whether pygls's own copy of a document is needed: the live index holds every
+        other buffer, and updating a second copy cost more per keystroke than the rest."""
+        server = self._server
+        policies = getattr(server, "policies", None)
+        if policies is None or not uri.startswith("file:"):
+            return False
+        fs_path = to_fs_path(uri)
+        return fs_path is not None and bool(policies.owns(fs_path))
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        if self._keeps_text(params.text_document.uri):
+            self.workspace.put_text_document(params.text_document)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        if self._keeps_text(params.text_document.uri):
+            for change in params.content_changes:
+                self.workspace.update_text_document(params.text_document, change)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         if not _valid_id(msg_id):
             log.warning("$/cancelRequest with an id that is no request's: %r", msg_id)
@@ -262,12 +291,17 @@ class HexadServer(LanguageServer):
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         """Serve on stdin/stdout as pygls does, through :func:`read_frames`."""
-        self._stop_event = threading.Event()
-        reader = StdinAsyncReader(stdin or sys.stdin.buffer, self.thread_pool)
+        stop = self._stop_event = threading.Event()
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
-        assert isinstance(self.protocol, HexadProtocol)
+        protocol = self.protocol
+        assert isinstance(protocol, HexadProtocol)
+
+        async def serve() -> None:
+            reader = BufferedStdin(stdin or sys.stdin.buffer, asyncio.get_running_loop())
+            await read_frames(stop, reader, protocol)
+
         try:
-            asyncio.run(read_frames(self._stop_event, reader, self.protocol))
+            asyncio.run(serve())
         except BrokenPipeError:
             log.error("the connection to the client is lost; shutting down")
         except (KeyboardInterrupt, SystemExit):
@@ -457,6 +491,8 @@ class HexadServer(LanguageServer):
                 types.WorkDoneProgressReport(message=f"{done}/{total} files", percentage=pct),
             )
         elif event == "indexed":
+            if self.converter is not None:
+                self.converter.forget_paths()  # links may have changed with the files
             summary = data["summary"]
             if self._progress_token is not None:
                 self.work_done_progress.end(
