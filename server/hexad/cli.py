@@ -29,6 +29,7 @@ from hexad.core.db import (
     recovery_notice,
 )
 from hexad.core.errors import HexadError
+from hexad.core.secrets import guard_handler, guard_root_logger
 from hexad.core.types import CallEdge, Symbol
 from hexad.perception.index import IndexReader
 from hexad.perception.indexer import Indexer, IndexSummary
@@ -150,6 +151,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    guard_root_logger()  # nothing that looks like a secret reaches a log
 
 
 @cli.command()
@@ -374,7 +376,7 @@ def serve(tcp: str | None, log_file: str | None) -> None:
     if log_file:
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger().addHandler(handler)
+        logging.getLogger().addHandler(guard_handler(handler))
     logging.getLogger("hexad").setLevel(logging.INFO)
     server = build_server()
     try:

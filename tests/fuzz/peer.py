@@ -74,12 +74,20 @@ class Received:
 class ServerPeer:
     """One ``hexad serve`` process and the thread that reads what it writes."""
 
-    def __init__(self, root: Path | None, *, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None,
+        *,
+        log: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = ("serve",),
+    ) -> None:
+        """``args``: the command line after ``python -m hexad`` (``-vv serve`` …)."""
         self.root = root
         self.log_path = log
         self._log: IO[bytes] = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hexad", "serve"],
+            [sys.executable, "-m", "hexad", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

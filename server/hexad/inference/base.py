@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 from hexad.core.embedding import Vectors
 from hexad.core.errors import HexadError
+from hexad.core.secrets import redact
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "budget"]
@@ -51,7 +52,11 @@ class PromptRef:
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
-    """Chat (``messages``) or plain completion (``prompt``): exactly one of the two."""
+    """Chat (``messages``) or plain completion (``prompt``): exactly one of the two.
+
+    Whatever looks like a secret (``core.secrets``) is redacted from the text as the request
+    is made, so no backend — in process or across the network — is ever sent one, whoever
+    built the prompt (templates, the planner's retries, a command's raw values)."""
 
     messages: tuple[ChatMessage, ...] = ()
     prompt: str | None = None
@@ -69,6 +74,11 @@ class GenerationRequest:
             raise ValueError("a request has either messages or a prompt")
         if self.max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
+        cleaned = tuple(ChatMessage(m.role, redact(m.content)) for m in self.messages)
+        if cleaned != self.messages:
+            object.__setattr__(self, "messages", cleaned)
+        if self.prompt is not None:
+            object.__setattr__(self, "prompt", redact(self.prompt))
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from pygls.uris import to_fs_path
 
 from hexad import __version__
 from hexad.core.db import clear_recovery_notice, connect, database_path, recovery_notice
+from hexad.core.secrets import guard_handler
 from hexad.core.settings import Settings, parse_settings
 from hexad.execution.models import ModelService, open_model_service
 from hexad.execution.proposals import ProposalService
@@ -324,7 +325,7 @@ class HexadServer(LanguageServer):
                 handler.setFormatter(
                     logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
                 )
-                logging.getLogger().addHandler(handler)
+                logging.getLogger().addHandler(guard_handler(handler))
                 self._log_file = settings.log_file
         if self.navigator is not None:
             self.navigator.use_jedi = settings.jedi

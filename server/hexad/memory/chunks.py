@@ -2,8 +2,10 @@
 
 A chunk's body is its source with the bodies of its nested symbols folded to their first
 line (they are chunks of their own), and without its docstring (kept apart in ``doc``), cut
-to ``BODY_MAX_LINES``. Its hash covers what is searched and embedded, not where it sits: a
-function that only moves down the file keeps its hash and is not re-embedded.
+to ``BODY_MAX_LINES``. Whatever looks like a secret (``core.secrets``) is redacted from all
+three before anything is stored, searched or embedded. Its hash covers what is searched
+and embedded, not where it sits: a function that only moves down the file keeps its hash
+and is not re-embedded.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hexad.core.hashing import parts_hash
+from hexad.core.secrets import redact
 from hexad.memory.tokens import fts_text
 
 BODY_MAX_LINES = 60
@@ -129,9 +132,9 @@ def build_chunks(
                 qualname=sym.qualname,
                 start_line=sym.start_line,
                 end_line=sym.end_line,
-                signature=sym.signature,
-                doc=sym.doc if include_doc else "",
-                body=body,
+                signature=redact(sym.signature),
+                doc=redact(sym.doc) if include_doc else "",
+                body=redact(body),
             )
         )
     return chunks

@@ -4,6 +4,9 @@ Notes and decisions are memory items too (searchable by words and meaning); thei
 tables hold what only they have. A decision's status history is append-only
 (``memory_decision_events``); rejecting a proposal with a reason leaves a learned note
 scoped to what the proposal touched, so the next proposal there can read it.
+
+Text that looks like a secret (``core.secrets``) is redacted before it is stored: a note's
+text, a decision's diff, evidence, verification output and status details.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hexad.core.db import Connection, transaction
 from hexad.core.hashing import parts_hash
+from hexad.core.secrets import redact
 from hexad.memory.store import ItemFields, ItemStore
 from hexad.memory.tokens import fts_text
 
@@ -116,7 +120,7 @@ class Records:
     def remember(
         self, text: str, *, scope: str = "", source: str = "user", decision_id: int | None = None
     ) -> Note:
-        text = text.strip()
+        text = redact(text.strip())
         if not text:
             raise ValueError("a note needs some text")
         if source not in NOTE_SOURCES:
@@ -198,6 +202,7 @@ class Records:
     def record(self, proposal: Proposal, *, status: str = "proposed") -> int:
         if status not in DECISION_STATUSES:
             raise ValueError(f"unknown decision status {status!r}")
+        proposal = _redacted_proposal(proposal)
         now = time.time()
         with transaction(self.conn):
             cur = self.conn.execute(
@@ -271,9 +276,9 @@ class Records:
                 "UPDATE memory_decisions SET status = ?, updated = ?,"
                 " reason = coalesce(?, reason), confidence = coalesce(?, confidence)"
                 " WHERE id = ?",
-                (status, now, reason, confidence, decision_id),
+                (status, now, _redact_opt(reason), confidence, decision_id),
             )
-            self._event(decision_id, status, detail or reason, now)
+            self._event(decision_id, status, _redact_opt(detail or reason), now)
         decision = self.decision(decision_id)
         assert decision is not None
         if status == "rejected" and reason and reason.strip():
@@ -448,4 +453,30 @@ def _decision(row: Sequence[Any], history: tuple[tuple[float, str, str | None], 
         status=row[14],
         reason=row[15],
         history=history,
+    )
+
+
+def _redact_opt(text: str | None) -> str | None:
+    return None if text is None else redact(text)
+
+
+def _redact_value(value: Any) -> Any:
+    """``value`` (JSON data) with every string in it redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    return value
+
+
+def _redacted_proposal(proposal: Proposal) -> Proposal:
+    return replace(
+        proposal,
+        task=redact(proposal.task),
+        diff=redact(proposal.diff),
+        targets=_redact_value(proposal.targets),
+        evidence=_redact_value(proposal.evidence),
+        verification=_redact_value(proposal.verification),
     )

@@ -2,7 +2,9 @@
 
 Walks the tree once with ``os.scandir``, honouring every ``.gitignore`` on the way (and
 ``.git/info/exclude``) through pathspec, and never descends into version-control
-metadata, dependency folders, vendored code or virtual environments.
+metadata, dependency folders, vendored code or virtual environments. Secret files
+(``core.secrets``: ``.env*``, keys, ``.ssh/``…), and links to them, are skipped with that
+reason whatever their extension.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pathspec
 
+from hexad.core.secrets import is_secret_path
 from hexad.perception.language import LanguageRegistry
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ SKIPPED_DIRS = frozenset(
     }
 )
 MAX_FILE_BYTES = 1_000_000
+SECRET_REASON = "a secret file: never read into the index, memory or a model"
 BINARY_SNIFF_BYTES = 8192
 
 
@@ -119,6 +123,9 @@ def _walk_dir(
         language = registry.for_path(entry.name)
         if language is None or _ignored(specs, rel, False):
             continue
+        if is_secret_path(rel):
+            yield Skipped(rel, SECRET_REASON)
+            continue
         if is_link:
             try:
                 target = Path(entry.path).resolve(strict=True)
@@ -129,6 +136,9 @@ def _walk_dir(
                 yield Skipped(rel, "symbolic link to outside the workspace")
                 continue
             if target.is_dir():
+                continue
+            if is_secret_path(target.relative_to(root).as_posix()):
+                yield Skipped(rel, f"symbolic link to a secret file ({SECRET_REASON})")
                 continue
         try:
             st = entry.stat(follow_symlinks=True)
