@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -249,3 +250,52 @@ def test_a_live_writes_journal_is_left_alone(tmp_path: Path) -> None:
     finally:
         record.close()
     assert not record.path.exists()
+
+
+def _patch(before: list[str], diff: str) -> list[str]:
+    """Apply a unified diff (as FileChange.diff writes it, without the no-newline marks),
+    checking every context and removed line against ``before``."""
+    out: list[str] = []
+    at = 0
+    for line in diff.splitlines(keepends=True)[2:]:
+        if line.startswith("@@"):
+            old = line.split()[1][1:].split(",")
+            start = int(old[0]) - (0 if len(old) == 2 and old[1] == "0" else 1)
+            out.extend(before[at:start])
+            at = start
+        elif line[0] in " -":
+            assert before[at] == line[1:], (at, line)
+            if line[0] == " ":
+                out.append(before[at])
+            at += 1
+        else:
+            out.append(line[1:])
+    return out + before[at:]
+
+
+_LINE = st.sampled_from([f"line {i}\n" for i in range(8)] + ["x = 1\n", "\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.lists(_LINE, max_size=60),
+    edits=st.lists(st.tuples(st.sampled_from("rid"), st.integers(0, 59), _LINE), max_size=8),
+)
+def test_a_diff_turns_before_into_after(before: list[str], edits: list[Any]) -> None:
+    after = list(before)
+    for op, where, text in edits:
+        if op == "r" and after:
+            after[where % len(after)] = text
+        elif op == "i":
+            after.insert(where % (len(after) + 1), text)
+        elif op == "d" and after:
+            del after[where % len(after)]
+    change = FileChange("m.py", "".join(before), "".join(after))
+    diff = change.diff()
+    assert (diff == "") == (before == after)
+    if diff:
+        assert diff.startswith("--- a/m.py\n+++ b/m.py\n@@ -")
+        assert _patch(before, diff) == after
+    # the line count agrees with the diff's own + and - lines
+    body = [line for line in diff.splitlines()[2:] if not line.startswith("@@")]
+    assert change.lines_changed() == sum(1 for line in body if line[0] in "+-")

@@ -10,9 +10,11 @@ line (the LSP layer converts to the client's encoding).
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import posixpath
 import secrets
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -51,7 +53,7 @@ class FileChange:
     def diff(self) -> str:
         a = "/dev/null" if self.before is None else f"a/{self.path}"
         b = "/dev/null" if self.after is None else f"b/{self.target}"
-        lines = difflib.unified_diff(_lines(self.before or ""), _lines(self.after or ""), a, b, n=3)
+        lines = _unified(_lines(self.before or ""), _lines(self.after or ""), a, b)
         return "".join(
             line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
             for line in lines
@@ -278,9 +280,22 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+Opcode = tuple[str, int, int, int, int]
+# A same-length middle with at most this share of its lines changed is diffed line by line
+# (a rename: each changed line replaced in place) instead of by the quadratic matcher.
+_LINEWISE_SHARE = 0.1
+_LINEWISE_MIN = 8
+
+
+def _opcodes(a: list[str], b: list[str]) -> list[Opcode]:
     """difflib's opcodes for ``a`` → ``b``, with the common head and tail taken off first
-    (an edit usually touches a few lines of a long file; the matcher is quadratic)."""
+    (an edit usually touches a few lines of a long file; the matcher is quadratic).
+    Memoized: a proposal asks for the same pair's diff, line count and edits."""
+    return list(_cached_opcodes(tuple(a), tuple(b)))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_opcodes(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[Opcode, ...]:
     head = 0
     limit = min(len(a), len(b))
     while head < limit and a[head] == b[head]:
@@ -288,9 +303,14 @@ def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]
     tail = 0
     while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
         tail += 1
-    middle = difflib.SequenceMatcher(
-        None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
-    ).get_opcodes()
+    linewise = _linewise(a[head : len(a) - tail], b[head : len(b) - tail])
+    middle: Sequence[Opcode] = (
+        linewise
+        if linewise is not None
+        else difflib.SequenceMatcher(
+            None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
+        ).get_opcodes()
+    )
     out: list[tuple[str, int, int, int, int]] = []
     if head:
         out.append(("equal", 0, head, 0, head))
@@ -300,7 +320,85 @@ def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]
         out.append((tag, i1 + head, i2 + head, j1 + head, j2 + head))
     if tail:
         out.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    return tuple(out)
+
+
+def _linewise(a: Sequence[str], b: Sequence[str]) -> list[Opcode] | None:
+    """Opcodes pairing line i with line i, when both sides have as many lines and only a
+    few differ (what the matcher would find, without its cost); None otherwise."""
+    if len(a) != len(b):
+        return None
+    changed = [i for i in range(len(a)) if a[i] != b[i]]
+    if len(changed) > max(_LINEWISE_MIN, _LINEWISE_SHARE * len(a)):
+        return None  # lines moved or rewritten wholesale: let the matcher find the moves
+    out: list[Opcode] = []
+    position = 0
+    index = 0
+    while index < len(changed):
+        start = changed[index]
+        end = start + 1
+        while index + 1 < len(changed) and changed[index + 1] == end:
+            index += 1
+            end += 1
+        if start > position:
+            out.append(("equal", position, start, position, start))
+        out.append(("replace", start, end, start, end))
+        position = end
+        index += 1
+    if position < len(a):
+        out.append(("equal", position, len(a), position, len(a)))
     return out
+
+
+def _unified(a: list[str], b: list[str], name_a: str, name_b: str, n: int = 3) -> Iterator[str]:
+    """``difflib.unified_diff(a, b, name_a, name_b, n=n)``, grouped from :func:`_opcodes`
+    (difflib would run its matcher over the whole file again)."""
+    first = True
+    for group in _grouped(_opcodes(a, b), n):
+        if first:
+            yield f"--- {name_a}\n"
+            yield f"+++ {name_b}\n"
+            first = False
+        old, new = _hunk_range(group[0][1], group[-1][2]), _hunk_range(group[0][3], group[-1][4])
+        yield f"@@ -{old} +{new} @@\n"
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                yield from (" " + line for line in a[i1:i2])
+                continue
+            yield from ("-" + line for line in a[i1:i2])
+            yield from ("+" + line for line in b[j1:j2])
+
+
+def _grouped(codes: list[Opcode], n: int) -> Iterator[list[Opcode]]:
+    """Hunks: the changes with up to ``n`` lines of context (difflib's grouping)."""
+    if not codes:
+        return
+    codes = list(codes)
+    tag, i1, i2, j1, j2 = codes[0]
+    if tag == "equal":
+        codes[0] = tag, max(i1, i2 - n), i2, max(j1, j2 - n), j2
+    tag, i1, i2, j1, j2 = codes[-1]
+    if tag == "equal":
+        codes[-1] = tag, i1, min(i2, i1 + n), j1, min(j2, j1 + n)
+    group: list[Opcode] = []
+    for tag, i1, i2, j1, j2 in codes:
+        start_a, start_b = i1, j1
+        if tag == "equal" and i2 - i1 > 2 * n:  # a long stretch ends one hunk, starts another
+            group.append((tag, i1, min(i2, i1 + n), j1, min(j2, j1 + n)))
+            yield group
+            group = []
+            start_a, start_b = max(i1, i2 - n), max(j1, j2 - n)
+        group.append((tag, start_a, i2, start_b, j2))
+    if group and not (len(group) == 1 and group[0][0] == "equal"):
+        yield group
+
+
+def _hunk_range(start: int, stop: int) -> str:
+    """A hunk's line range as unified diffs write it (1-based; ``start,length``)."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start if length == 0 else start + 1},{length}"
 
 
 def _lines(text: str) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import logging
 import os
 import re
@@ -31,7 +32,7 @@ from typing import Any, Protocol, cast
 from xml.etree import ElementTree
 
 from pyflakes import checker as flakes
-from tree_sitter import Node, Tree
+from tree_sitter import Language, Node, Query, QueryCursor, Tree
 
 from hexad.core.errors import GrammarError
 from hexad.execution.affected import (
@@ -750,20 +751,47 @@ def _symbol_table(root: Path, side: _Side) -> _Table:
             col=side.col(row, byte_col),
         )
     top = [ranges[i] for i in children.get(-1, [])]
-    module_text = _cut(side.data, (0, len(side.data)), top + _import_ranges(tree_root))
+    module_text = _cut(
+        side.data, (0, len(side.data)), top + _import_ranges(tree_root, spec.language)
+    )
     return _Table(table, facts.module or side.path, module_text)
 
 
-def _import_ranges(root: Node) -> list[tuple[int, int]]:
+def _import_ranges(root: Node, language: Language) -> list[tuple[int, int]]:
+    """The byte ranges of the outermost import nodes under ``root`` (a query, run in C:
+    walking every node of a 3,000-line file in Python took tens of milliseconds)."""
+    query = _import_query(language)
+    if query is None:
+        return []
+    spans = sorted(
+        (node.start_byte, -node.end_byte)
+        for _, captures in QueryCursor(query).matches(root)
+        for node in captures.get("import", [])
+    )
     found: list[tuple[int, int]] = []
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if "import" in node.type or node.type in _IMPORT_TYPES:
-            found.append((node.start_byte, node.end_byte))
-            continue
-        stack.extend(node.children)
+    for start, negative_end in spans:
+        if found and start < found[-1][1]:
+            continue  # inside an import already found
+        found.append((start, -negative_end))
     return found
+
+
+@functools.cache
+def _import_query(language: Language) -> Query | None:
+    """One pattern per named node kind that is an import in ``language``."""
+    kinds = sorted(
+        {
+            kind
+            for kind_id in range(language.node_kind_count)
+            if (kind := language.node_kind_for_id(kind_id))
+            and language.node_kind_is_named(kind_id)
+            and language.node_kind_is_visible(kind_id)
+            and ("import" in kind or kind in _IMPORT_TYPES)
+        }
+    )
+    if not kinds:
+        return None
+    return Query(language, "[" + " ".join(f"({kind})" for kind in kinds) + "] @import")
 
 
 def _cut(data: bytes, span: tuple[int, int], holes: Iterable[tuple[int, int]]) -> str:
