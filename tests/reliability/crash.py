@@ -601,6 +601,11 @@ def proposals_campaign(folder: Path, kills: int, *, seed: int = 15) -> Campaign:
     shutil.copytree(
         EXEC_FIXTURE, root, ignore=shutil.ignore_patterns(".hexad", "__pycache__", ".pytest*")
     )
+    # renames back and forth, many of them: more than the built-in 120 proposals an hour
+    (root / ".hexad" / "policies").mkdir(parents=True, exist_ok=True)
+    (root / ".hexad" / "policies" / "crash.toml").write_text(
+        "version = 1\n[budgets]\nproposals_per_hour = 1000\n", encoding="utf-8"
+    )
     Indexer(root, workers=1).run()
     state_a = read_tree(root)
     state_b = {p: t.replace("with_tax", "add_tax") for p, t in state_a.items()}

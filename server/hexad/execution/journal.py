@@ -68,6 +68,7 @@ class Journal:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{os.getpid()}-{secrets.token_hex(6)}.json"
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        self._size = 0
         if fcntl is not None:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         self._write("writing")
@@ -84,6 +85,9 @@ class Journal:
         os.close(self._fd)
 
     def _write(self, state: str) -> None:
+        """One ``pwrite`` over the old content, padded to its length: a kill leaves the
+        journal either as it was or as it is now, never empty (truncating first would
+        leave a moment where a finished write's journal reads as one never begun)."""
         data = json.dumps(
             {
                 "version": VERSION,
@@ -92,9 +96,9 @@ class Journal:
                 "entries": [_entry_json(self.root, e) for e in self.entries],
             }
         ).encode("utf-8")
-        os.lseek(self._fd, 0, os.SEEK_SET)
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, data)
+        data = data.ljust(self._size)  # JSON allows the trailing spaces
+        self._size = len(data)
+        os.pwrite(self._fd, data, 0)
         os.fsync(self._fd)
 
 

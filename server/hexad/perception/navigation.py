@@ -22,6 +22,7 @@ from hexad.core.types import CallGroup, HoverInfo, Location, Span, Symbol, Symbo
 from hexad.perception.index import SYMBOL_SELECT, IndexReader, NameMatcher, symbol_from_row
 
 log = logging.getLogger(__name__)
+_RETRY = object()  # a jedi call to make again: its parse cache was repaired
 
 JEDI_BUDGET_S = 3.0  # the most time references spends confirming ambiguous sites
 JEDI_MAX_SITES = 400
@@ -281,6 +282,15 @@ class Navigator:
             return None
         raw = self.line_of(path, line)
         column = len(raw[:col].decode("utf-8", "replace"))
+        for attempt in (1, 2):
+            names = self._jedi_try(path, text, line, column, goto=goto, retry=attempt == 1)
+            if names is not _RETRY:
+                return names  # type: ignore[return-value]
+        return None
+
+    def _jedi_try(
+        self, path: str, text: str, line: int, column: int, *, goto: bool, retry: bool
+    ) -> list[_JediName] | object | None:
         try:
             # jedi is not thread-safe, and even reading a Name's attributes can reach its
             # compiled-module subprocess: everything happens under the lock, and plain
@@ -302,7 +312,9 @@ class Navigator:
                     for n in names
                 ]
         except Exception as exc:  # jedi raises ValueError and its own errors on odd input
-            log.debug("jedi failed at %s:%d:%d: %s", path, line, col, exc)
+            if retry and repair_jedi_cache(exc):
+                return _RETRY
+            log.debug("jedi failed at %s:%d:%d: %s", path, line, column, exc)
             return None
 
     def _location(self, name: _JediName) -> Location | None:
@@ -353,6 +365,39 @@ def _jedi_script(root: str, path: str, text: str) -> Any:
     import jedi
 
     return jedi.Script(code=text, path=path, project=_jedi_project(root))
+
+
+def repair_jedi_cache(exc: BaseException) -> bool:
+    """Whether ``exc`` is a parse cache file cut short, now removed so that trying again
+    works. parso pickles the trees jedi parses into jedi's cache folder, writing each file
+    in place; a process killed meanwhile leaves a truncated pickle, and parso, which only
+    ignores a missing file, then fails on that module for ever — for every jedi-based tool.
+    A pickle always ends with its STOP opcode, so the broken ones are easy to tell."""
+    import pickle
+
+    if not isinstance(exc, EOFError | pickle.UnpicklingError):
+        return False
+    from jedi import settings
+
+    removed = []
+    for path in Path(settings.cache_directory).rglob("*.pkl"):
+        try:
+            with path.open("rb") as f:
+                f.seek(-1, 2)
+                whole = f.read(1) == b"."
+        except OSError:  # empty (seek before the start) or unreadable
+            whole = False
+        if not whole:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    if removed:
+        log.warning(
+            "removed %d truncated files from jedi's parse cache (%s): a process was killed "
+            "while writing them",
+            len(removed),
+            settings.cache_directory,
+        )
+    return bool(removed)
 
 
 def _file_line(path: str, line: int) -> bytes:

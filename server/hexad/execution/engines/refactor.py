@@ -44,7 +44,7 @@ from hexad.execution.engines.base import Draft, EngineError, Intent, Sources, Ta
 from hexad.perception.files import SKIPPED_DIRS
 from hexad.perception.index import IndexReader
 from hexad.perception.modules import module_name
-from hexad.perception.navigation import _JEDI_LOCK, _jedi_script
+from hexad.perception.navigation import _JEDI_LOCK, _jedi_script, repair_jedi_cache
 
 ENGINE = "structural:jedi"
 # The files a rename has jedi search come from the index (_search_files), not from jedi's
@@ -1470,29 +1470,37 @@ def _run_jedi_files(
 
     root = sources.root
     spliced: dict[Any, _Sites] = {}
-    with _JEDI_LOCK:
-        try:
-            _warm_parse(root / path)
-            script = _jedi_script(str(root), str(root / path), text)
-            refactoring = action(script)
-            changed = refactoring.get_changed_files()
-            renames = list(refactoring.get_renames())
-            results = []
-            for p, cf in changed.items():
-                done = _splice(cf) if sites is not None else None
-                if done is None:
-                    results.append((p, _jedi_before(cf, p), cf.get_new_code()))
-                else:
-                    results.append((p, done[0], done[1]))
-                    spliced[p] = done[2]
-        except EngineError:
-            raise
-        except RefactoringError as exc:
-            raise EngineError(str(exc) or "jedi cannot do this refactoring here") from exc
-        except ValueError as exc:  # jedi's position checks
-            raise EngineError(f"not a valid position in {path}: {exc}") from exc
-        except Exception as exc:  # jedi's own failures on unusual code
-            raise EngineError(f"jedi failed on {path}: {exc.__class__.__name__}: {exc}") from exc
+    results: list[tuple[Any, str | None, Any]] = []
+    renames: list[Any] = []
+    for attempt in (1, 2):  # a second time only once a broken parse cache is repaired
+        spliced.clear()
+        with _JEDI_LOCK:
+            try:
+                _warm_parse(root / path)
+                script = _jedi_script(str(root), str(root / path), text)
+                refactoring = action(script)
+                changed = refactoring.get_changed_files()
+                renames = list(refactoring.get_renames())
+                results = []
+                for p, cf in changed.items():
+                    done = _splice(cf) if sites is not None else None
+                    if done is None:
+                        results.append((p, _jedi_before(cf, p), cf.get_new_code()))
+                    else:
+                        results.append((p, done[0], done[1]))
+                        spliced[p] = done[2]
+                break
+            except EngineError:
+                raise
+            except RefactoringError as exc:
+                raise EngineError(str(exc) or "jedi cannot do this refactoring here") from exc
+            except ValueError as exc:  # jedi's position checks
+                raise EngineError(f"not a valid position in {path}: {exc}") from exc
+            except Exception as exc:  # jedi's own failures on unusual code
+                if attempt == 1 and repair_jedi_cache(exc):
+                    continue
+                name = exc.__class__.__name__
+                raise EngineError(f"jedi failed on {path}: {name}: {exc}") from exc
     moves: list[tuple[str, str]] = []
     for old, new in renames:
         old_rel, new_rel = _relative(root, old), _relative(root, new)

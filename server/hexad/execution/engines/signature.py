@@ -38,7 +38,7 @@ from hexad.execution.engines.refactor import (
     symbol_delta,
 )
 from hexad.perception.index import IndexReader
-from hexad.perception.navigation import _JEDI_LOCK, _jedi_script
+from hexad.perception.navigation import _JEDI_LOCK, _jedi_script, repair_jedi_cache
 
 ENGINE = "structural:index"
 JEDI_BUDGET_S = 5.0  # the most time spent confirming ambiguous call sites with jedi
@@ -603,7 +603,8 @@ def _jedi_confirms(sources: Sources, edge: CallEdge, target_file: Any, lines: se
             script = _jedi_script(str(root), str(root / edge.path), text)
             names = script.goto(edge.line + 1, column, follow_imports=True)
             found = [(n.module_path, n.line) for n in names]
-    except Exception:  # jedi fails on odd code; the site stays unconfirmed
+    except Exception as exc:  # jedi fails on odd code; the site stays unconfirmed
+        repair_jedi_cache(exc)  # (a truncated parse cache is mended for the next site)
         return False
     for module_path, line in found:
         if module_path is None or line not in lines:
