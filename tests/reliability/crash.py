@@ -97,6 +97,11 @@ def run_worker(
     import json
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
+    if log is not None:
+        # the workers' caches (jedi's parse cache, Hexad's shadow copies) are the
+        # campaign's own: a kill may cut a cache file short, never the user's
+        env["XDG_CACHE_HOME"] = str(log.parent / "xdg-cache")
+        env["HEXAD_SHADOW_DIR"] = str(log.parent / "shadow")
     err_path = log or Path(os.devnull)
     with err_path.open("ab") as err:
         proc = subprocess.Popen(
