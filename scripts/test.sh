@@ -9,6 +9,10 @@ step .venv/bin/ruff check server tests bench
 step .venv/bin/ruff format --check server tests bench
 step .venv/bin/mypy
 step .venv/bin/lint-imports --no-cache
+# -- the VS Code extension: npm ci, typecheck, lint, unit tests, bundle, .vsix, and the
+# end-to-end test in code-server driven by Chromium (extension/scripts/check.sh says more)
+step extension/scripts/check.sh
+# --
 echo "== pytest"
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 rc=$?
