@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hexad.core.db import connect
+from hexad.governance.policy import EscalationSetting
 from hexad.trust import NEVER_PROCEED_BELOW, Evidence, Trust, TrustModel, decide
 from hexad.trust.metrics import (
     auroc,
@@ -168,6 +169,35 @@ def test_decision_follows_the_thresholds_with_a_floor() -> None:
     # a policy that would let anything proceed still never proceeds below the floor
     assert decide(NEVER_PROCEED_BELOW - 0.01, 0.0, 0.0) == "review"
     assert decide(0.3, 0.2, 0.5) == "review"  # escalate_below above proceed_at is capped
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    wrong=st.floats(1.0, 500.0),
+    review=st.floats(0.1, 100.0),
+    escalation=st.floats(0.1, 200.0),
+    p=st.floats(0.0, 1.0),
+)
+def test_the_choice_is_the_cheapest_expected_cost(
+    wrong: float, review: float, escalation: float, p: float
+) -> None:
+    """The rule README and policies/README.md state: with confidence p, proceeding costs
+    (1-p)·W, reviewing R + (1-p)·E, escalating E; the thresholds derived from the costs
+    pick the cheapest (up to the 4-decimal rounding of the thresholds)."""
+    setting = EscalationSetting(
+        cost_wrong_edit=wrong, cost_review=review, cost_escalation=escalation
+    )
+    proceed_at, escalate_below = setting.derived
+    if min(abs(p - proceed_at), abs(p - escalate_below)) < 1e-3:
+        return  # on a threshold: either answer is right to rounding
+    costs = {
+        "proceed": (1 - p) * wrong,
+        "review": review + (1 - p) * escalation,
+        "escalate": escalation,
+    }
+    best = min(costs.values())
+    cheapest = {choice for choice, cost in costs.items() if cost <= best + 1e-6 * wrong}
+    assert setting.choose(p) in cheapest, (setting.choose(p), costs, setting.derived)
 
 
 def test_assessment_explains_itself(tmp_path: Path) -> None:
