@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from tests.fuzz.peer import frame, notification, request
-from tests.fuzz.protocol import REFERENCE, FuzzSession, uri_of
+from tests.fuzz.protocol import REFERENCE, FuzzSession, Sent, uri_of
 
 INPUTS = int(os.environ.get("HEXAD_FUZZ_INPUTS", "300"))
 SEED = int(os.environ["HEXAD_FUZZ_SEED"]) if os.environ.get("HEXAD_FUZZ_SEED") else None
@@ -108,3 +108,25 @@ def test_the_stream_survives_a_lying_content_length(tmp_path: Path) -> None:
     finally:
         session.close()
     assert code == 0
+
+
+def test_invalid_utf8_inside_an_id_is_answered_under_a_null_id(tmp_path: Path) -> None:
+    """Found by the fuzzer after 4,000 inputs: the server answered under the id as decoded
+    with replacement characters, an id the client never sent."""
+    session = FuzzSession(tmp_path)
+    try:
+        peer = session.peer
+        body = b'{"jsonrpc": "2.0", "id": "bad-\x9c\xea-id", "method": "workspace/symbol"}'
+        peer.send(frame(body))
+        session.sent.append(Sent(frame(body), malformed=True))  # may be answered, once
+        peer.send(frame(request("after", "workspace/symbol", {"query": "restock"})))
+        session.track("after")
+        assert "result" in peer.wait_response("after", timeout=60)
+        (null_answer,) = peer.responses_to(None)
+        assert null_answer["error"]["code"] == -32700  # parse error, under a null id
+        assert set(peer.got.responses) <= {'"after"', "null"} | {
+            k for k in peer.got.responses if k.startswith('"call-')
+        }
+        assert session.shut_down() == 0
+    finally:
+        session.close()

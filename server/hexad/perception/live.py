@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
 _NEWLINE = 0x0A
+MAX_PASS_PAUSE = 1.0  # seconds a buffer's next pass may be held back
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class LiveDocument:
     version: int
     tree: Tree | None = None
     indexed_version: int = -1
+    next_pass_at: float = 0.0  # monotonic time before which the index leaves it be
     line_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -419,6 +421,11 @@ class LiveIndex:
         return summary
 
     def _index_doc(self, path: str) -> None:
+        waiting = self.docs.get(path)
+        if waiting is not None:
+            pause = waiting.next_pass_at - time.monotonic()
+            if pause > 0:  # typed into while its last pass ran: let the edits gather
+                time.sleep(min(pause, MAX_PASS_PAUSE))
         with self._docs_lock:
             self._dirty.discard(path)
             doc = self.docs.get(path)
@@ -465,10 +472,11 @@ class LiveIndex:
             doc.indexed_version = max(doc.indexed_version, version)
         self.generation += 1
         self._wake(path, version)
-        self._emit(
-            "document",
-            {"path": path, "version": version, "ms": (time.perf_counter() - started) * 1000},
-        )
+        took = time.perf_counter() - started
+        # the next pass of this buffer waits as long as this one took: a storm of edits to
+        # a big file leaves the thread that reads them at least half the interpreter
+        doc.next_pass_at = time.monotonic() + took
+        self._emit("document", {"path": path, "version": version, "ms": took * 1000})
 
     def _skip_doc(self, doc: LiveDocument, version: int, reason: str) -> None:
         """A buffer the walk would skip (too large) is skipped the same way: its file has
