@@ -9,6 +9,7 @@ import { buildTree, findNode, parentOf, TreeNode } from '../core/tree';
 import type { HexadClient } from '../client/server';
 
 const KEEP_SETTLED = 20; // accepted / rejected proposals kept in view this session
+const KEEP_SEEN = 500;
 
 export class ProposalsView implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<TreeNode | undefined>();
@@ -16,6 +17,8 @@ export class ProposalsView implements vscode.TreeDataProvider<TreeNode>, vscode.
   readonly plans = new PlanBook();
   private live: ProposalJson[] = [];
   private readonly settled = new Map<number, ProposalJson>();
+  /** Every proposal a refresh returned, by id (the newest last), for settle(). */
+  private readonly seen = new Map<number, ProposalJson>();
   private nodes: TreeNode[] = buildTree([], []);
   private readonly view: vscode.TreeView<TreeNode>;
   private refreshing: Promise<void> | undefined;
@@ -36,7 +39,10 @@ export class ProposalsView implements vscode.TreeDataProvider<TreeNode>, vscode.
 
   /** A proposal left the live set: keep it, with the status the server gave it. */
   settle(id: number, status: string): void {
-    const known = this.proposal(id);
+    // the server publishes a settled proposal's diagnostics before it answers, so a refresh
+    // may have dropped it from the live list already: what was last seen of it is kept
+    const known = this.proposal(id) ?? this.seen.get(id);
+    this.seen.delete(id);
     if (known !== undefined) {
       this.settled.set(id, { ...known, status });
       while (this.settled.size > KEEP_SETTLED) {
@@ -63,6 +69,10 @@ export class ProposalsView implements vscode.TreeDataProvider<TreeNode>, vscode.
           this.live = await this.client.command<ProposalJson[]>(ServerCommand.proposals);
           for (const p of this.live) {
             this.settled.delete(p.id);
+            this.seen.set(p.id, p);
+          }
+          while (this.seen.size > KEEP_SEEN) {
+            this.seen.delete(this.seen.keys().next().value as number);
           }
         } catch {
           // the server is restarting: the next refresh catches up
