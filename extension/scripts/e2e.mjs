@@ -250,6 +250,12 @@ async function scenario(page) {
   const reportBefore = readFileSync(join(workspace, 'inventory', 'report.py'), 'utf-8');
   await openFile(page, 'inventory/report.py');
   await goTo(page, 11, 6);
+  // the server offers "Plan a task here…" (a source action) only to a client that says it
+  // asks for the task's text (the experimental capability hexadPlanPrompt): this one does
+  await runCommand(page, 'Source Action...');
+  await page.locator('.action-widget .monaco-list-row', { hasText: 'Hexad: Plan a task here…' }).first().waitFor();
+  await page.keyboard.press('Escape');
+  await page.locator('.action-widget').waitFor({ state: 'hidden' });
   await chooseAction(page, 'Hexad: Rename low_stock (verified)');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor();
