@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set Hexad up and run its main job on a real workspace with the embedded defaults:
-# index the workspace, answer `callers`, draw the repository map, search memory.
+# index the workspace, answer `callers`, draw the repository map, search memory, propose a
+# verified rename (its diff, checks and calibrated confidence), plan a move (validated
+# against the index; --dry-run runs nothing).
 # Usage: scripts/demo.sh [WORKSPACE]   (default: Django's source, installed from PyPI
 #        into .cache/demo — a real codebase of 885 files; nothing is committed)
 set -euo pipefail
@@ -32,4 +34,8 @@ fi
 # a verified proposal: the rename's diff and its checks (nothing is written without --apply)
 if [ -n "$symbol" ]; then
   .venv/bin/hexad propose --rename "$symbol" "${symbol##*.}_v2" --no-tests -w "$ws"
+fi
+# a plan: moving the symbol to a new module, every import following, validated first
+if [ -n "$symbol" ] && [ -z "${1:-}" ]; then
+  .venv/bin/hexad plan --move "$symbol" django/utils/random_strings.py --dry-run -w "$ws"
 fi
