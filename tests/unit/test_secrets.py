@@ -18,7 +18,9 @@ from hexad.core.secrets import (
     find_secrets,
     guard_handler,
     is_secret_path,
+    is_secret_variable,
     redact,
+    without_secrets,
 )
 from hexad.core.settings import ModelSettings
 from hexad.execution.engines import model
@@ -286,3 +288,24 @@ def test_logs_hold_no_secret(tmp_path: Path) -> None:
     written = log_path.read_text(encoding="utf-8")
     assert "opened" in written and "Traceback" in written and "ValueError" in written
     assert [kind for kind, secret in SECRETS.items() if secret in written] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("OPENAI_API_KEY", True),
+        ("GITHUB_TOKEN", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("DB_PASSWORD", True),
+        ("HEXAD_PASSPHRASE", True),
+        ("PWD", False),
+        ("OLDPWD", False),
+        ("PATH", False),
+        ("HOME", False),
+        ("PYTHONPATH", False),
+        ("VIRTUAL_ENV", False),
+    ],
+)
+def test_secret_variables_by_name(name: str, secret: bool) -> None:
+    assert is_secret_variable(name) is secret
+    assert (name in without_secrets({name: "x", "PATH": "/bin"})) is not secret

@@ -504,3 +504,34 @@ def test_test_files_and_node_ids() -> None:
     nested = [("test_outer", "function", "def test_outer()")]
     assert collected_node_id("t/test_x.py", "test_a", "function", nested) is None
     assert collected_node_id("pkg/mod.py", "test_a", "function", []) is None
+
+
+def test_tests_run_without_the_users_credentials(
+    tmp_path: Path, indexed: Indexed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The affected tests run a change that a model may have written: variables holding
+    credentials never reach them; the rest of the environment does."""
+    monkeypatch.setenv("HEXAD_TEST_API_KEY", "sk-live-0123456789abcdef")
+    monkeypatch.setenv("DEPLOY_TOKEN", "t0ken-0123456789")
+    monkeypatch.setenv("HEXAD_TEST_PLAIN", "kept")
+    ws = Workspace(
+        tmp_path / "ws",
+        indexed,
+        {
+            "tests/test_env.py": (
+                "import os\nfrom decimal import Decimal\n\n"
+                "from inventory.stock import Item, restock\n\n\n"
+                "def test_env() -> None:\n"
+                "    assert 'HEXAD_TEST_API_KEY' not in os.environ\n"
+                "    assert 'DEPLOY_TOKEN' not in os.environ\n"
+                "    assert os.environ['HEXAD_TEST_PLAIN'] == 'kept'\n"
+                "    assert 'PATH' in os.environ\n"
+                "    restock(Item('x', Decimal(1)), 1)\n"
+            )
+        },
+    )
+    after = ws.edit(STOCK, "item.quantity += amount", "item.quantity = item.quantity + amount")
+    report = ws.verifier.verify(ws.draft({STOCK: after}, _restock_intent()))
+    tests = _check(report, "tests")
+    assert tests.status == "passed", tests
+    assert tests.details["passed"] >= 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -207,6 +208,22 @@ def _apply(pattern: _Pattern, text: str) -> str:
         return whole[: start - whole_start] + placeholder + whole[end - whole_start :]
 
     return pattern.regex.sub(swap, text)
+
+
+_SECRET_VARIABLE = re.compile(_SECRET_NAME, re.IGNORECASE)
+_NOT_SECRET_VARIABLES = frozenset({"PWD", "OLDPWD"})
+
+
+def is_secret_variable(name: str) -> bool:
+    """An environment variable whose name says it holds a credential
+    (``OPENAI_API_KEY``, ``GITHUB_TOKEN``, ``DB_PASSWORD``, ``AWS_SECRET_ACCESS_KEY``)."""
+    return name.upper() not in _NOT_SECRET_VARIABLES and bool(_SECRET_VARIABLE.search(name))
+
+
+def without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` less the variables that hold credentials: what code Hexad did not write
+    (a workspace's tests running a model's edit) is given."""
+    return {k: v for k, v in environ.items() if not is_secret_variable(k)}
 
 
 def is_secret_path(path: str) -> bool:

@@ -35,6 +35,7 @@ from pyflakes import checker as flakes
 from tree_sitter import Language, Node, Query, QueryCursor, Tree
 
 from hexad.core.errors import GrammarError
+from hexad.core.secrets import without_secrets
 from hexad.execution.affected import (
     AffectedTests,
     affected_tests,
@@ -611,7 +612,9 @@ class Verifier:
                 f"--confcutdir={cwd}",
                 *node_ids,
             ]
-            env = dict(os.environ)
+            # the tests run code a model may have written: no credential of the user's
+            # environment reaches it (API keys, tokens, passwords by their variables' names)
+            env = without_secrets(os.environ)
             env.update(self.env)
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             env["PYTHONPATH"] = os.pathsep.join(
