@@ -1247,7 +1247,7 @@ def plan_command(
     with a structural option it is the plan's title.
     """
     from hexad.core.settings import ModelSettings
-    from hexad.execution.edits import EditError, resolve_inside
+    from hexad.execution.edits import file_inside, read_inside
     from hexad.execution.models import open_model_service
     from hexad.execution.proposals import ProposalService
     from hexad.execution.sources import DiskSources
@@ -1271,16 +1271,10 @@ def plan_command(
     engine = open_engine(root)
 
     def exists(path: str) -> bool:
-        try:
-            return resolve_inside(root, path).is_file()
-        except EditError:
-            return False
+        return file_inside(root, path)
 
     def text_of(path: str) -> str | None:
-        try:
-            return resolve_inside(root, path).read_text(encoding="utf-8")
-        except (EditError, OSError, UnicodeDecodeError):
-            return None
+        return read_inside(root, path)
 
     def reader() -> IndexReader:
         return IndexReader(conn)

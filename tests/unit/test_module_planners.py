@@ -4,6 +4,7 @@ tests in a shadow copy, applied, and the index refreshed)."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hexad.core.db import Connection
-from hexad.execution.edits import EditError, resolve_inside
+from hexad.execution.edits import file_inside
 from hexad.execution.proposals import ProposalError, ProposalRequest, ProposalService
 from hexad.execution.shadow import ShadowWorkspace
 from hexad.execution.sources import DiskSources
@@ -46,13 +47,7 @@ def ws(tmp_path: Path, indexed: Callable[[Path], Connection]) -> Ws:
 
 
 def _exists(root: Path) -> Callable[[str], bool]:
-    def exists(path: str) -> bool:
-        try:
-            return resolve_inside(root, path).is_file()
-        except EditError:
-            return False
-
-    return exists
+    return functools.partial(file_inside, root)
 
 
 def _validate(plan: Plan, root: Path, conn: Connection, engine: Engine) -> Validation:

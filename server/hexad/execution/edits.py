@@ -159,6 +159,23 @@ def resolve_inside(root: Path, path: str) -> Path:
     return full
 
 
+def file_inside(root: Path, path: str) -> bool:
+    """Whether ``path`` names a file inside the workspace ``root`` (never one outside)."""
+    try:
+        return resolve_inside(root, path).is_file()
+    except EditError:
+        return False
+
+
+def read_inside(root: Path, path: str) -> str | None:
+    """The text of the workspace file ``path``; None when it is outside, missing or not
+    UTF-8."""
+    try:
+        return resolve_inside(root, path).read_text(encoding="utf-8")
+    except (EditError, OSError, UnicodeDecodeError):
+        return None
+
+
 def write_change(root: Path, change: Change) -> list[str]:
     """Write ``change`` under ``root``: every file's current text must still equal its
     ``before``; all new texts go to temporary files first and are then moved into place,
@@ -251,7 +268,7 @@ def _write_entries(
         if entry.removes_source:
             entry.source.unlink()
     for folder in {e.target.parent for e in entries} | {e.source.parent for e in entries}:
-        _fsync_dir(folder)
+        journal.fsync_dir(folder)
 
 
 def _undo(entries: list[journal.Entry]) -> None:
@@ -265,19 +282,6 @@ def _undo(entries: list[journal.Entry]) -> None:
             os.replace(entry.backup, entry.source)
         if entry.tmp is not None:
             entry.tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 Opcode = tuple[str, int, int, int, int]

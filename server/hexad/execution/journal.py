@@ -72,7 +72,7 @@ class Journal:
         if fcntl is not None:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         self._write("writing")
-        _fsync_dir(folder)
+        fsync_dir(folder)
 
     def done(self) -> None:
         """Every rename is made: from here on a recovery only cleans up."""
@@ -203,7 +203,8 @@ def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a folder's entries (renames, new files) durable; best effort."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

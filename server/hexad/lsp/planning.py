@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from hexad.core.errors import HexadError
-from hexad.execution.edits import EditError, resolve_inside
+from hexad.execution.edits import file_inside
 from hexad.execution.proposals import NothingToChange
 from hexad.inference.base import CancelToken
 from hexad.lsp import proposals
@@ -85,10 +85,7 @@ def _exists(ls: HexadServer, path: str) -> bool:
         return False
     if ls.live is not None and path in ls.live.docs:
         return True
-    try:
-        return resolve_inside(ls.root, path).is_file()
-    except EditError:
-        return False
+    return file_inside(ls.root, path)
 
 
 def _validator(ls: HexadServer) -> Any:
