@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import importlib.util
 import json
 import os
@@ -53,14 +54,14 @@ from typing import Any
 
 from hexad.core.db import Connection, connect, database_path
 from hexad.core.settings import ModelSettings
-from hexad.execution.edits import EditError, resolve_inside
+from hexad.execution.edits import file_inside, read_inside
 from hexad.execution.models import ModelService
 from hexad.execution.proposals import ProposalService
 from hexad.execution.shadow import ShadowWorkspace
 from hexad.execution.sources import DiskSources
 from hexad.execution.verify import Verifier
 from hexad.governance import Engine, open_engine
-from hexad.inference.base import CancelToken, Generation, GenerationRequest
+from hexad.inference.fake import ScriptedBackend
 from hexad.lsp.plans import ServiceExecutor, make_replanner, max_replans
 from hexad.memory.records import Records
 from hexad.perception.index import IndexReader
@@ -606,23 +607,11 @@ def _workspace(source: Path, target: Path) -> Connection:
 
 
 def _exists(root: Path) -> Callable[[str], bool]:
-    def exists(path: str) -> bool:
-        try:
-            return resolve_inside(root, path).is_file()
-        except EditError:
-            return False
-
-    return exists
+    return functools.partial(file_inside, root)
 
 
 def _text_of(root: Path) -> Callable[[str], str | None]:
-    def text_of(path: str) -> str | None:
-        try:
-            return resolve_inside(root, path).read_text(encoding="utf-8")
-        except (EditError, OSError, UnicodeDecodeError):
-            return None
-
-    return text_of
+    return functools.partial(read_inside, root)
 
 
 def evaluate(task: Task, root: Path, conn: Connection, engine: Engine, shadow: Path) -> Outcome:
@@ -727,32 +716,6 @@ MODEL_TASKS = [
 ]
 
 
-class Scripted:
-    """A 'model' that answers with a given plan (JSON), through the same gate."""
-
-    def __init__(self, answer: str) -> None:
-        self.answer = answer
-
-    def generate(
-        self,
-        task: str,
-        request: GenerationRequest,
-        *,
-        task_id: str | None = None,
-        cancel: CancelToken | None = None,
-    ) -> Any:
-        generation = Generation(
-            text=self.answer,
-            finish_reason="stop",
-            prompt_tokens=10,
-            completion_tokens=10,
-            model="scripted",
-            backend="scripted",
-            seconds=0.0,
-        )
-        return type("Call", (), {"generation": generation, "unavailable": None})()
-
-
 def corruptions(valid: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """Known-invalid plans: a valid answer broken in one way each."""
 
@@ -839,8 +802,14 @@ def run_model(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             {"id": 1, "kind": "rename", "symbol": "inventory.pricing.clamp", "new_name": "limit"}
         ],
     }
+    # a scripted backend behind the real model service: routing, budgets and the gate as
+    # for a real model; only the answers are given
+    scripted = ScriptedBackend({"local": json.dumps(valid)})
+    gate = ModelService(
+        engine, {"local": ModelSettings(path=str(root / "scripted.gguf"))}, {"llama": scripted}
+    )
     ok = plan_with_model(
-        Scripted(json.dumps(valid)),
+        gate,
         conn,
         reader,
         engine,
@@ -851,8 +820,9 @@ def run_model(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     assert ok.plan is not None, ok.refused
     caught = []
     for label, bad in corruptions(valid):
+        scripted.script["local"] = json.dumps(bad)
         result = plan_with_model(
-            Scripted(json.dumps(bad)),
+            gate,
             conn,
             reader,
             engine,
