@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -371,3 +372,23 @@ def send_raw(client: LanguageClient, message: dict[str, Any]) -> asyncio.Future[
     writer: Any = client.protocol.writer
     writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
     return future
+
+
+def stored_decision(root: Path, decision_id: int) -> tuple[str, list[str]]:
+    """A proposal's status and its status history, read from the workspace's database
+    by a connection of the test's own (what another process sees)."""
+    conn = sqlite3.connect(root / ".hexad" / "hexad.db")
+    try:
+        (status,) = conn.execute(
+            "SELECT status FROM memory_decisions WHERE id = ?", (decision_id,)
+        ).fetchone()
+        history = [
+            r[0]
+            for r in conn.execute(
+                "SELECT status FROM memory_decision_events WHERE decision_id = ? ORDER BY id",
+                (decision_id,),
+            )
+        ]
+    finally:
+        conn.close()
+    return status, history

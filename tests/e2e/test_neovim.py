@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e.support import stored_decision
 
 REPO = Path(__file__).resolve().parents[2]
 ENSURE = REPO / "scripts" / "ensure-neovim.sh"
@@ -99,24 +100,6 @@ def run_neovim(nvim: str, root: Path, tmp_path: Path, **settings: str) -> dict[s
     return result
 
 
-def decision(root: Path, decision_id: int) -> tuple[str, list[str]]:
-    conn = sqlite3.connect(root / ".hexad" / "hexad.db")
-    try:
-        (status,) = conn.execute(
-            "SELECT status FROM memory_decisions WHERE id = ?", (decision_id,)
-        ).fetchone()
-        history = [
-            r[0]
-            for r in conn.execute(
-                "SELECT status FROM memory_decision_events WHERE decision_id = ? ORDER BY id",
-                (decision_id,),
-            )
-        ]
-    finally:
-        conn.close()
-    return status, history
-
-
 def test_neovim_applies_an_add_import_proposal(
     nvim: str, workspace_root: Path, tmp_path: Path
 ) -> None:
@@ -184,6 +167,6 @@ def test_neovim_applies_an_add_import_proposal(
     }
 
     # the decision, stored in the workspace's database
-    status, history = decision(workspace_root, answer["id"])
+    status, history = stored_decision(workspace_root, answer["id"])
     assert status == "applied"
     assert history == ["proposed", "accepted", "applied"]

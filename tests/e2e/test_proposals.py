@@ -5,7 +5,6 @@ lands in the file and the decision is stored), reject (nothing changes), stalene
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from tests.e2e.support import Workspace, settle
+from tests.e2e.support import Workspace, settle, stored_decision
 
 EXEC_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "exec_workspace"
 GROSS = (
@@ -81,24 +80,6 @@ def _apply(text: str, edits: list[Any]) -> str:
     ):
         text = text[: offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end) :]
     return text
-
-
-def _decision(root: Path, decision_id: int) -> tuple[str, list[str]]:
-    conn = sqlite3.connect(root / ".hexad" / "hexad.db")
-    try:
-        (status,) = conn.execute(
-            "SELECT status FROM memory_decisions WHERE id = ?", (decision_id,)
-        ).fetchone()
-        history = [
-            r[0]
-            for r in conn.execute(
-                "SELECT status FROM memory_decision_events WHERE decision_id = ? ORDER BY id",
-                (decision_id,),
-            )
-        ]
-    finally:
-        conn.close()
-    return status, history
 
 
 async def _actions(ws: Workspace, rel: str, line: int, **context: Any) -> list[types.CodeAction]:
@@ -192,7 +173,7 @@ async def test_add_import_quickfix_resolves_to_a_verified_proposal_and_applies(
     text = ws.text("inventory/gross.py")
     assert "from inventory.pricing import with_tax\n" in text
     compile(text, "gross.py", "exec")
-    status, history = _decision(ws.root, proposal_id)
+    status, history = stored_decision(ws.root, proposal_id)
     assert status == "applied" and history == ["proposed", "accepted", "applied"]
     assert await _wait_diagnostics(ws, uri, lambda d: not d) == []
 
@@ -207,7 +188,7 @@ async def test_a_declined_edit_is_recorded_and_changes_nothing(ws: Workspace) ->
     answer = await ws.command("hexad.accept", {"id": proposal["id"]})
     assert answer["applied"] is False and answer["failureReason"] == "user cancelled"
     assert ws.text("inventory/gross.py") == before
-    status, _ = _decision(ws.root, proposal["id"])
+    status, _ = stored_decision(ws.root, proposal["id"])
     assert status == "rejected"
 
 
@@ -227,7 +208,7 @@ async def test_reject_changes_nothing_and_teaches_a_note(ws: Workspace) -> None:
     )
     assert rejected["status"] == "rejected"
     assert {p: ws.text(p) for p in before} == before
-    status, _ = _decision(ws.root, proposal["id"])
+    status, _ = stored_decision(ws.root, proposal["id"])
     assert status == "rejected"
     notes = await ws.command(
         "hexad.memory.search", {"query": "total_value part of our API", "types": "note"}
@@ -251,7 +232,7 @@ async def test_a_proposal_goes_stale_when_its_document_changes(ws: Workspace) ->
     assert diag.severity == types.DiagnosticSeverity.Hint
     with pytest.raises(JsonRpcException, match="stale"):
         await ws.command("hexad.accept", {"id": proposal["id"]})
-    status, history = _decision(ws.root, proposal["id"])
+    status, history = stored_decision(ws.root, proposal["id"])
     assert status == "stale" and history[-1] == "stale"
 
 

@@ -60,6 +60,21 @@ class Campaign:
     def count(self, note: str, n: int = 1) -> None:
         self.notes[note] = self.notes.get(note, 0) + n
 
+    def record(self, run: int, outcome: Outcome, *, must_die: bool = False) -> bool:
+        """Count a worker run. A worker that finished before its kill is a failure when it
+        ``must_die``, or when it failed; False when there is nothing more to check."""
+        self.runs += 1
+        self.killed += outcome.killed
+        if outcome.killed:
+            return True
+        if must_die:
+            self.fail(run, f"the worker stopped by itself: {outcome.stderr}")
+            return True
+        if outcome.returncode != 0:
+            self.fail(run, f"the worker failed ({outcome.returncode}): {outcome.stderr}")
+            return False
+        return True
+
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -224,10 +239,7 @@ def index_campaign(folder: Path, kills: int, *, modules: int = 300, seed: int = 
             delay=rng.uniform(0.0, 0.5),
             log=folder / "index-worker.log",
         )
-        campaign.runs += 1
-        campaign.killed += outcome.killed
-        if not outcome.killed and outcome.returncode != 0:
-            campaign.fail(run, f"the worker failed ({outcome.returncode}): {outcome.stderr}")
+        if not campaign.record(run, outcome):
             continue
         for commit in outcome.commits:
             campaign.commits += 1
@@ -325,10 +337,7 @@ def memory_campaign(folder: Path, kills: int, *, files: int = 60, seed: int = 12
             delay=rng.uniform(0.0, 0.1),
             log=folder / "memory-worker.log",
         )
-        campaign.runs += 1
-        campaign.killed += outcome.killed
-        if not outcome.killed and outcome.returncode != 0:
-            campaign.fail(run, f"the worker failed ({outcome.returncode}): {outcome.stderr}")
+        if not campaign.record(run, outcome):
             continue
         for commit in outcome.commits:
             campaign.commits += 1
@@ -440,10 +449,7 @@ def ledger_campaign(folder: Path, kills: int, *, seed: int = 13) -> Campaign:
         for thread in threads:
             thread.join()
         for outcome in outcomes:
-            campaign.runs += 1
-            campaign.killed += outcome.killed
-            if not outcome.killed:
-                campaign.fail(run, f"the worker stopped by itself: {outcome.stderr}")
+            campaign.record(run, outcome, must_die=True)
             for commit in outcome.commits:
                 campaign.commits += 1
                 if "decision" in commit:
@@ -557,10 +563,7 @@ def edits_campaign(folder: Path, kills: int, *, seed: int = 14) -> Campaign:
             delay=rng.uniform(0.0, 0.03),
             log=folder / "edits-worker.log",
         )
-        campaign.runs += 1
-        campaign.killed += outcome.killed
-        if not outcome.killed:
-            campaign.fail(run, f"the worker stopped by itself: {outcome.stderr}")
+        campaign.record(run, outcome, must_die=True)
         for commit in outcome.commits:
             campaign.commits += 1
             last = int(commit["generation"])
@@ -624,10 +627,7 @@ def proposals_campaign(folder: Path, kills: int, *, seed: int = 15) -> Campaign:
             delay=rng.uniform(0.0, 0.6),
             log=folder / "proposals-worker.log",
         )
-        campaign.runs += 1
-        campaign.killed += outcome.killed
-        if not outcome.killed:
-            campaign.fail(run, f"the worker stopped by itself: {outcome.stderr}")
+        campaign.record(run, outcome, must_die=True)
         for commit in outcome.commits:
             campaign.commits += 1
             applied[int(commit["decision"])] = str(commit["name"])
