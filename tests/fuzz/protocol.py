@@ -470,6 +470,8 @@ class Inputs:
                     st.binary(min_size=1, max_size=4).map(lambda b: bytes(0x80 | c for c in b))
                 )
                 body = good[:at] + junk + good[at:]
+                if _decodes(body):  # high bytes can form a valid sequence (b"\xdb\x88" is one)
+                    body = good[:at] + b"\xff" + junk + good[at:]  # 0xFF never is
             elif how == "not-json":
                 body = draw(st.binary(max_size=40).filter(lambda b: not _is_json(b)))
             elif how == "truncated":
@@ -558,6 +560,14 @@ class Inputs:
             return FuzzInput("large", (self.request(method, params),))
 
         return build()
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_json(data: bytes) -> bool:

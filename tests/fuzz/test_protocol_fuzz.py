@@ -3,7 +3,7 @@
 
 The default run sends a few hundred inputs; ``HEXAD_FUZZ_INPUTS=N`` sends N in the main
 session (``bench/reliability.py --fuzz-inputs N`` prints the figures), and
-``HEXAD_FUZZ_SEED`` fixes hypothesis's seed to replay a run.
+``HEXAD_FUZZ_SEED`` sets hypothesis's seed (fixed by default; ``random`` draws anew).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from tests.fuzz.peer import frame, notification, request
 from tests.fuzz.protocol import REFERENCE, FuzzSession, Sent, uri_of
 
 INPUTS = int(os.environ.get("HEXAD_FUZZ_INPUTS", "300"))
-SEED = int(os.environ["HEXAD_FUZZ_SEED"]) if os.environ.get("HEXAD_FUZZ_SEED") else None
+# The suite replays one fixed draw so that CI is not a lottery; a new draw each run is for
+# exploring (``HEXAD_FUZZ_SEED=random``, or ``bench/reliability.py``, which draws anew).
+_SEED = os.environ.get("HEXAD_FUZZ_SEED", "20261207")
+SEED = None if _SEED == "random" else int(_SEED)
 HUGE = 20 * 1024 * 1024  # bytes of text in one didOpen
 
 
