@@ -260,3 +260,64 @@ async def _wait_diagnostics(ws: Workspace, uri: str, predicate: Any) -> list[typ
             await ws.client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
 
     return await asyncio.wait_for(scan(), 30)
+
+
+class Wire:
+    """The order in which the client reads answers and diagnostics off the wire."""
+
+    def __init__(self, ws: Workspace, uri: str) -> None:
+        self.events: list[str] = []
+        protocol = ws.client.protocol
+        handle = protocol.handle_message
+
+        def record(message: Any) -> None:
+            method = getattr(message, "method", None)
+            if method == types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS and message.params.uri == uri:
+                self.events.append(f"diagnostics:{len(message.params.diagnostics)}")
+            elif method is None and getattr(message, "id", None) is not None:
+                self.events.append("answer")
+            handle(message)
+
+        protocol.handle_message = record  # type: ignore[method-assign]
+
+    def since(self, mark: int) -> list[str]:
+        return self.events[mark:]
+
+
+async def test_what_a_request_changes_is_published_after_its_answer(ws: Workspace) -> None:
+    """VS Code re-queries code actions when diagnostics change and drops a resolved
+    action whose set changed while resolve was in flight: a proposal's diagnostic must
+    follow the answer that produced it, for resolve, accept and reject alike."""
+    EditorSide(ws)
+    uri = ws.uri("inventory/gross.py")
+    wire = Wire(ws, uri)
+    actions = await _actions(ws, "inventory/gross.py", 4)
+    fix = next(a for a in actions if a.title == "Hexad: from inventory.pricing import with_tax")
+
+    mark = len(wire.events)
+    resolved = await settle(ws.client.code_action_resolve_async(fix))
+    await _wait_diagnostics(ws, uri, bool)
+    assert wire.since(mark)[:2] == ["answer", "diagnostics:1"], wire.events
+
+    assert resolved.command is not None
+    mark = len(wire.events)
+    answer = await ws.command("hexad.accept", resolved.command.arguments[0])
+    assert answer["applied"] is True
+    await _wait_diagnostics(ws, uri, lambda d: not d)
+    # the server's own workspace/applyEdit request is not an answer; its reply is not read
+    assert wire.since(mark)[:2] == ["answer", "diagnostics:0"], wire.events
+
+    proposal = await ws.command(
+        "hexad.propose",
+        {
+            "kind": "rename",
+            "symbol": "inventory.gross.gross",
+            "newName": "gross_total",
+            "tests": False,
+        },
+    )
+    await _wait_diagnostics(ws, uri, bool)
+    mark = len(wire.events)
+    await ws.command("hexad.reject", {"id": proposal["id"]})
+    await _wait_diagnostics(ws, uri, lambda d: not d)
+    assert wire.since(mark)[:2] == ["answer", "diagnostics:0"], wire.events

@@ -39,8 +39,8 @@ export class ProposalsView implements vscode.TreeDataProvider<TreeNode>, vscode.
 
   /** A proposal left the live set: keep it, with the status the server gave it. */
   settle(id: number, status: string): void {
-    // the server publishes a settled proposal's diagnostics before it answers, so a refresh
-    // may have dropped it from the live list already: what was last seen of it is kept
+    // a refresh in flight (or an older server, which published a settled proposal's
+    // diagnostics before answering) may have dropped it already: what was last seen is kept
     const known = this.proposal(id) ?? this.seen.get(id);
     this.seen.delete(id);
     if (known !== undefined) {

@@ -624,7 +624,7 @@ def propose(
         proposal = service(ls).propose(request, run_tests=run_tests, cancel=cancel)
     except EngineError as exc:
         raise ProposalError(str(exc)) from exc
-    ls.call_soon(publish, ls)
+    ls.after_answer(publish, ls)
     return proposal
 
 
@@ -744,7 +744,7 @@ async def accept(ls: HexadServer, proposal_id: int) -> dict[str, Any]:
         edit = workspace_edit(ls, proposal, acceptance.change, acceptance)
     except ProposalError as exc:
         proposals.applied(acceptance, False, failure=str(exc))
-        publish(ls)
+        ls.after_answer(publish, ls)
         raise
     if acceptance.needs_confirmation and not _edit_support(ls)["annotations"]:
         # the client cannot ask its user to confirm an edit: ask first
@@ -756,7 +756,7 @@ async def accept(ls: HexadServer, proposal_id: int) -> dict[str, Any]:
         )
         if answer != "Apply":
             proposals.applied(acceptance, False, failure="the user declined the review")
-            publish(ls)
+            ls.after_answer(publish, ls)
             return {"id": proposal.id, "applied": False, "status": proposal.status}
     result = await ls.workspace_apply_edit_async(
         types.ApplyWorkspaceEditParams(edit=edit, label=f"Hexad: {proposal.draft.task}")
@@ -764,7 +764,7 @@ async def accept(ls: HexadServer, proposal_id: int) -> dict[str, Any]:
     ok = bool(result.applied)
     failure = None if ok else (result.failure_reason or "the editor did not apply the edit")
     proposals.applied(acceptance, ok, failure=failure)
-    publish(ls)
+    ls.after_answer(publish, ls)
     return {
         "id": proposal.id,
         "applied": ok,
@@ -807,7 +807,7 @@ async def _ask(ls: HexadServer, message: str, options: list[str]) -> str | None:
 
 def reject(ls: HexadServer, proposal_id: int, reason: str | None) -> dict[str, Any]:
     proposal = service(ls).reject(proposal_id, reason)
-    ls.call_soon(publish, ls)  # runs in a worker thread; diagnostics go out from the loop
+    ls.after_answer(publish, ls)
     return {
         "id": proposal_id,
         "status": "rejected",
@@ -924,7 +924,7 @@ async def accept_command(ls: HexadServer, *args: Any) -> dict[str, Any]:
     try:
         return await accept(ls, proposal_id)
     except HexadError as exc:
-        publish(ls)
+        ls.after_answer(publish, ls)
         raise _error(exc) from exc
 
 

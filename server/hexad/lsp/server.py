@@ -72,6 +72,28 @@ class HexadProtocol(LanguageServerProtocol):
         super().__init__(server, converter)
         self.initialize_seen = False
         self._notifications = 0
+        self._after: dict[str | int, list[Callable[[], Any]]] = {}
+        self._after_lock = threading.Lock()
+
+    # -- answering ---------------------------------------------------------------------
+
+    def after_answer(self, msg_id: str | int, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` on the loop right after request ``msg_id`` is answered (from
+        any thread): what it sends (diagnostics) then follows the answer on the wire."""
+        with self._after_lock:
+            self._after.setdefault(msg_id, []).append(callback)
+
+    def _send_response(
+        self, msg_id: Any, result: Any | None = None, error: Any | None = None
+    ) -> None:
+        super()._send_response(msg_id, result=result, error=error)
+        with self._after_lock:
+            callbacks = self._after.pop(msg_id, []) if msg_id is not None else []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # what follows an answer must not take the server down
+                log.exception("after answering request %s", msg_id)
 
     # -- reading bodies (the frames come from read_frames) -----------------------------
 
@@ -472,6 +494,20 @@ class HexadServer(LanguageServer):
         loop = self.loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(callback, *args)
+
+    def after_answer(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback`` on the event loop once the request being handled has been
+        answered (from any thread; outside a request, as soon as the loop can). Clients
+        such as VS Code re-query code actions when diagnostics change, and drop a resolved
+        action whose set changed while resolve was in flight: what a request changes is
+        published after its answer."""
+        request_id = REQUEST_ID.get()
+        if request_id is None:
+            self.call_soon(callback, *args)
+            return
+        protocol = self.protocol
+        assert isinstance(protocol, HexadProtocol)
+        protocol.after_answer(request_id, lambda: callback(*args))
 
     def close(self) -> None:
         if self.proposals is not None:
