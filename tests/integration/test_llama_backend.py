@@ -329,8 +329,12 @@ def test_greedy_is_deterministic_and_a_seed_repeats_a_sample(backend: LlamaBacke
     assert one.text == two.text
     # the second found all but the last prompt token in the KV cache
     assert two.extra["reused_prompt_tokens"] == two.prompt_tokens - 1
+    # the same answer, with log-probs close but not equal: llama.cpp's kernels for a token
+    # evaluated alone and within a batch round differently on some CPUs (on an AMD EPYC
+    # without AVX-512 the first token's log-prob moves by 0.05-0.09; two runs that both
+    # evaluate the whole prompt agree to the bit)
     np.testing.assert_allclose(
-        [t.logprob for t in one.logprobs], [t.logprob for t in two.logprobs], atol=1e-3
+        [t.logprob for t in one.logprobs], [t.logprob for t in two.logprobs], atol=0.15
     )
     sampled = GenerationRequest(messages=RECIPE, max_tokens=6, temperature=0.9, seed=7)
     assert backend.generate("chat", sampled).text == backend.generate("chat", sampled).text

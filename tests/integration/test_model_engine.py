@@ -5,9 +5,16 @@ compiles, with the stub's signature and docstring kept — never to correctness.
 
 At 270M parameters Gemma mostly echoes a long prompt back: with the packaged ``implement``
 prompt (written for capable models: context, notes, rules) it rarely gets to the code.
-The first test therefore runs the engine with a bare prompt this model does follow; the
+The first test therefore runs the engine with bare prompts this model does follow; the
 second runs the packaged prompt and accepts either a Draft or the engine's refusal, which
-must quote the model's answer."""
+must quote the model's answer.
+
+Which bare wording Gemma follows depends on the CPU: llama.cpp's kernels differ between
+instruction sets, and a model this small turns small numeric differences into different
+greedy answers (on an AMD EPYC without AVX-512 it answers the "Complete this function"
+wording with its docstring glued to ``intValue``). The tests try a few wordings in a fixed
+order and hold the first Draft to the structure; a machine where none gives a Draft
+fails, with every refusal quoted."""
 
 from __future__ import annotations
 
@@ -48,16 +55,12 @@ engine = "model"
 model = "local"
 """
 MAX_TOKENS = 96
-# the same placeholders as the packaged prompt; the wording is what this small model follows
-BARE_PROMPT = '''
-name = "implement"
-version = "test"
-user = """
-Complete this Python function. Answer with the full function definition only.
-
-$signature
-"""
-'''
+# the same placeholders as the packaged prompt; wordings this small model follows
+BARE_PROMPTS = (
+    "Write the body of this Python function.\n\n$signature\n",
+    "Complete this Python function. Answer with the full function definition only.\n\n$signature\n",
+    "$signature\n",
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,20 +108,33 @@ def setup(
     return Setup(ModelService(engine, {"local": settings}, {"llama": llama}), engine, conn, root)
 
 
-def _bare_prompt(tmp_path: Path) -> PromptTemplate:
-    path = tmp_path / "prompts" / "implement.toml"
-    path.parent.mkdir()
-    path.write_text(BARE_PROMPT, encoding="utf-8")
-    return load_template(path)
+def _bare_prompts(tmp_path: Path) -> Iterator[PromptTemplate]:
+    for number, user in enumerate(BARE_PROMPTS):
+        path = tmp_path / "prompts" / str(number) / "implement.toml"
+        path.parent.mkdir(parents=True)
+        path.write_text(
+            f'name = "implement"\nversion = "bare-{number}"\nuser = """\n{user}"""\n',
+            encoding="utf-8",
+        )
+        yield load_template(path)
+
+
+def _gemma_draft(setup: Setup, tmp_path: Path, task_id: str) -> tuple[Draft, PromptTemplate]:
+    """The first Draft Gemma gives with the bare wordings, tried in order."""
+    refusals = []
+    for template in _bare_prompts(tmp_path):
+        try:
+            draft = setup.implement(task_id=task_id, template=template, context_tokens=600)
+        except EngineError as error:  # not Python, no def: reported with an excerpt
+            refusals.append(f"{template.label}: {error}")
+            continue
+        return draft, template
+    pytest.fail("gemma's answers could not be used:\n" + "\n".join(refusals))
 
 
 def test_implement_with_gemma_gives_a_draft_that_compiles(setup: Setup, tmp_path: Path) -> None:
-    template = _bare_prompt(tmp_path)
     started = time.perf_counter()
-    try:
-        draft = setup.implement(task_id="gemma", template=template, context_tokens=600)
-    except EngineError as error:  # not Python, no def: reported with an excerpt
-        pytest.fail(f"gemma's answer could not be used: {error}")
+    draft, template = _gemma_draft(setup, tmp_path, "gemma")
     seconds = time.perf_counter() - started
 
     change = draft.change.file("inventory/pricing.py")
@@ -145,9 +161,9 @@ def test_implement_with_gemma_gives_a_draft_that_compiles(setup: Setup, tmp_path
     assert ev["logprobs"]["mean_logprob"] <= 0.0
     assert ev["context"]["tokens"] <= 600
     spent = setup.engine.ledger.spent("tokens", task_id="gemma")  # type: ignore[union-attr]
-    assert spent == ev["tokens"]
+    assert spent >= ev["tokens"]  # with the wordings tried before this one
     print(
-        f"\ngemma implement (bare prompt): {seconds:.2f}s end to end, model "
+        f"\ngemma implement ({template.label}): {seconds:.2f}s end to end, model "
         f"{ev['seconds']:.2f}s, {ev['prompt_tokens']} prompt + {ev['completion_tokens']} "
         f"completion tokens, finish {ev['finish_reason']}\n{draft.change.diff()}"
     )
@@ -205,7 +221,7 @@ def test_a_gemma_body_runs_through_the_whole_pipeline(setup: Setup, tmp_path: Pa
         ),
         models=setup.service,
     )
-    draft = setup.implement(task_id="pipeline", template=_bare_prompt(tmp_path), context_tokens=600)
+    draft, _ = _gemma_draft(setup, tmp_path, "pipeline")
     proposal = service.submit(draft, task_id="pipeline")
     checks = {c.name: c.status for c in proposal.report.checks}
     assert checks["syntax"] == "passed" and checks["compile"] == "passed"
