@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from hexad.core.db import Connection, connect
 from hexad.perception.indexer import Indexer
 
 WriteWorkspace = Callable[[dict[str, str | bytes]], Path]
 
+# Property tests draw the same examples on every run, so the suite passes or fails on the
+# code and not on the draw; HEXAD_HYPOTHESIS=explore draws anew on each run.
+settings.register_profile("suite", derandomize=True, database=None)
+settings.register_profile("explore", database=None)
+settings.load_profile(os.environ.get("HEXAD_HYPOTHESIS", "suite"))
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _shadow_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Shadow workspaces (verification's copies) go to a temporary folder, not the
     user's cache; servers started by e2e tests inherit the variable."""
-    import os
-
     old = os.environ.get("HEXAD_SHADOW_DIR")
     os.environ["HEXAD_SHADOW_DIR"] = str(tmp_path_factory.mktemp("shadow"))
     yield

@@ -693,6 +693,7 @@ class FuzzSession:
             max_examples=examples,
             deadline=None,
             database=None,
+            derandomize=False,  # the seed decides: fixed in the suite, or drawn anew
             phases=[Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
