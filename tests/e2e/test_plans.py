@@ -15,7 +15,7 @@ import pytest
 from pygls.exceptions import JsonRpcException
 
 from tests.e2e.support import Workspace
-from tests.e2e.test_proposals import EXEC_FIXTURE, EditorSide
+from tests.e2e.test_proposals import EXEC_FIXTURE, EditorSide, Wire
 
 
 async def test_a_plan_is_made_validated_and_run_through_the_editor(ws: Workspace) -> None:
@@ -42,9 +42,14 @@ async def test_a_plan_is_made_validated_and_run_through_the_editor(ws: Workspace
     kinds = [s["action"]["kind"] for s in made["plan"]["steps"]]
     assert kinds == ["signature", "signature", "ripple", "run_tests"]
 
+    wire = Wire(ws, ws.uri("inventory/stock.py"))
     done = await ws.command("hexad.plan.run", {"run": made["run"]})
     assert done["status"] == "done", done["markdown"]
     assert [s["status"] for s in done["plan"]["steps"]] == ["done"] * 4
+    # each step's proposal shows while the plan runs, not once the run has answered
+    shown, answered = wire.events[:-1], wire.events[-1:]
+    assert answered == ["answer"] and "diagnostics:1" in shown, wire.events
+    assert shown[-1] == "diagnostics:0", "applied steps leave no proposal behind"
     assert len(editor.edits) == 3, "each edit went through the editor"
     report = ws.text("inventory/report.py")
     assert "def summary(items: list[Item], rounding=None)" in report

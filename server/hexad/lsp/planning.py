@@ -254,6 +254,9 @@ async def plan_run_command(ls: HexadServer, *args: Any) -> dict[str, Any]:
         raise JsonRpcInvalidParams("hexad.plan.run: expects {run: <plan run id>}")
 
     def work() -> dict[str, Any]:
+        # the run answers when it ends; what its steps change is progress, published as
+        # it happens, not held for that answer (see HexadServer.after_answer)
+        REQUEST_ID.set(None)  # this thread's copy of the context only
         runner = _runner(ls, run_id)
         with _LOCK:
             if run_id in _RUNNING:
