@@ -6,6 +6,7 @@ an answer is never older than the files on disk. Every command takes ``--json``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -1270,11 +1271,8 @@ def plan_command(
     _summary, conn = _run_index(root, quiet=True)
     engine = open_engine(root)
 
-    def exists(path: str) -> bool:
-        return file_inside(root, path)
-
-    def text_of(path: str) -> str | None:
-        return read_inside(root, path)
+    exists = functools.partial(file_inside, root)
+    text_of = functools.partial(read_inside, root)
 
     def reader() -> IndexReader:
         return IndexReader(conn)

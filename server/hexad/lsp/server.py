@@ -72,16 +72,19 @@ class HexadProtocol(LanguageServerProtocol):
         super().__init__(server, converter)
         self.initialize_seen = False
         self._notifications = 0
-        self._after: dict[str | int, list[Callable[[], Any]]] = {}
+        self._after: dict[str | int, list[tuple[Callable[..., Any], tuple[Any, ...]]]] = {}
         self._after_lock = threading.Lock()
 
     # -- answering ---------------------------------------------------------------------
 
-    def after_answer(self, msg_id: str | int, callback: Callable[[], Any]) -> None:
-        """Run ``callback`` on the loop right after request ``msg_id`` is answered (from
-        any thread): what it sends (diagnostics) then follows the answer on the wire."""
+    def after_answer(self, msg_id: str | int, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` on the loop right after request ``msg_id`` is answered
+        (from any thread), once however often it is asked for: what it sends (diagnostics)
+        then follows the answer on the wire."""
         with self._after_lock:
-            self._after.setdefault(msg_id, []).append(callback)
+            pending = self._after.setdefault(msg_id, [])
+            if (callback, args) not in pending:
+                pending.append((callback, args))
 
     def _send_response(
         self, msg_id: Any, result: Any | None = None, error: Any | None = None
@@ -89,9 +92,9 @@ class HexadProtocol(LanguageServerProtocol):
         super()._send_response(msg_id, result=result, error=error)
         with self._after_lock:
             callbacks = self._after.pop(msg_id, []) if msg_id is not None else []
-        for callback in callbacks:
+        for callback, args in callbacks:
             try:
-                callback()
+                callback(*args)
             except Exception:  # what follows an answer must not take the server down
                 log.exception("after answering request %s", msg_id)
 
@@ -507,7 +510,7 @@ class HexadServer(LanguageServer):
             return
         protocol = self.protocol
         assert isinstance(protocol, HexadProtocol)
-        protocol.after_answer(request_id, lambda: callback(*args))
+        protocol.after_answer(request_id, callback, *args)
 
     def close(self) -> None:
         if self.proposals is not None:
